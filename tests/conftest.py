@@ -1,0 +1,29 @@
+"""Shared fixtures: single-threaded torch, a temporary demo-data cache, and the real sample images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("MONAI_PIPELINES_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Demo data generated during tests goes to one session-wide temporary cache, never ~/.cache."""
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("MONAI_PIPELINES_CACHE", str(cache))
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The real sample images folder, or skip with the reason."""
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real sample images not found at {REAL_DATA} (set MONAI_PIPELINES_REAL_DATA)")
+    return REAL_DATA
