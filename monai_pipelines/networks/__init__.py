@@ -1,1 +1,3 @@
 
+from .unet3d import UNet3D
+from .mmgan import MMGANDiscriminator, MMGANGenerator
