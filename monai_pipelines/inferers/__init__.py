@@ -1,1 +1,2 @@
 
+from .intensity_lookup import IntensityLookup

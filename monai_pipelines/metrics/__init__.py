@@ -1,1 +1,2 @@
 
+from .hu_metrics import hu_metrics, ssim_map

@@ -1,4 +1,5 @@
 from .enums import Keys, Split
 from .paths import bundle_root, cache_dir, repo_root
+from .run_config import save_run_config
 
-__all__ = ["Keys", "Split", "bundle_root", "cache_dir", "repo_root"]
+__all__ = ["Keys", "Split", "bundle_root", "cache_dir", "repo_root", "save_run_config"]

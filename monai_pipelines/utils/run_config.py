@@ -1,0 +1,45 @@
+"""Record what a run was: its settings, command line and versions, in ``<output_dir>/config/config.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import monai
+import torch
+
+import monai_pipelines
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def save_run_config(output_dir: str | os.PathLike, settings: dict[str, Any], name: str = "config.json") -> Path:
+    """Write the resolved settings, the command line and library versions; returns the file path."""
+    path = Path(output_dir) / "config" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "settings": _jsonable(settings),
+        "command": sys.argv,
+        "versions": {
+            "monai_pipelines": monai_pipelines.__version__,
+            "monai": monai.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+    return path
