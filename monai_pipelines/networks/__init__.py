@@ -1,3 +1,6 @@
 
 from .unet3d import UNet3D
 from .mmgan import MMGANDiscriminator, MMGANGenerator
+from .init import init_weights
+from .pix2pix_generator import Pix2PixUnetGenerator, pix2pix_generator
+from .patch_discriminator import NLayerDiscriminator
