@@ -1,1 +1,1 @@
-
+from .curriculum_scenarios import CurriculumScenarios
