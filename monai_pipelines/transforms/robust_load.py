@@ -1,0 +1,288 @@
+"""Image loading that fails with one clear line (file: problem) or skips bad images with a logged reason.
+
+Ours because MONAI's LoadImage lets reader exceptions through as multi-line tracebacks (or loads NaN, empty and
+wrong-dimension images silently), while our pipelines must name the file and the problem, or skip and count it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import LoadImage, MapTransform, Transform
+
+__all__ = [
+    "CorruptedImageError",
+    "RobustLoadImage",
+    "RobustLoadImageD",
+    "RobustLoadImageDict",
+    "RobustLoadImaged",
+    "check_image",
+    "filter_loadable",
+]
+
+logger = logging.getLogger("monai_pipelines")
+
+_MAX_DETAIL = 160
+
+
+class CorruptedImageError(ValueError):
+    """An image file that cannot be used; ``str(err)`` is the one sentence ``"<file>: <problem>"``."""
+
+    def __init__(self, path: str | Path | None, problem: str) -> None:
+        self.path = None if path is None else str(path)
+        self.problem = " ".join(str(problem).split())  # one line, whatever the reader said
+        super().__init__(f"{self.path or '<array>'}: {self.problem}")
+
+
+def _one_line(exc: BaseException) -> str:
+    """First line of an exception message, shortened, with the exception type."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _gzip_damage(path: Path) -> str | None:
+    """If `path` is gzip-compressed but its stream is broken, say how (only called after a read failed)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"\x1f\x8b":
+                return None
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
+        return f"truncated or corrupted compressed data ({_one_line(e)})"
+    return None
+
+
+def _describe_read_error(path: Path, exc: BaseException) -> str:
+    """A short, human description of why the reader failed."""
+    if path.is_file() and (damage := _gzip_damage(path)):
+        return damage
+    chain, cur = [], exc
+    while cur is not None and len(chain) < 8:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    if any(isinstance(e, (EOFError, zlib.error, gzip.BadGzipFile)) for e in chain):
+        if any("not a gzip file" in str(e).lower() for e in chain):
+            return f"not a gzip file, cannot be read as an image ({_one_line(exc)})"
+        return f"truncated or corrupted compressed data ({_one_line(exc)})"
+    msg = " ".join(str(e).lower() for e in chain)
+    if "not a gzip file" in msg:
+        return f"not a gzip file, cannot be read as an image ({_one_line(exc)})"
+    if "empty file" in msg:
+        return "empty file (0 bytes)"
+    return f"cannot be read as an image ({_one_line(exc)})"
+
+
+def check_image(
+    array: Any,
+    path: str | Path | None = None,
+    spatial_dims: int | None = 3,
+    allow_constant: bool = True,
+    channel_dim: int | None = None,
+) -> None:
+    """Raise :class:`CorruptedImageError` if `array` is empty, has NaN/Inf, or has the wrong number of spatial dims.
+
+    Args:
+        array: numpy array or tensor, spatial dims only unless `channel_dim` names the channel axis.
+        spatial_dims: required number of spatial dimensions (size-1 axes do not count); None skips the check.
+        allow_constant: a constant image only logs a warning; False makes it an error.
+    """
+    arr = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+    if arr.size == 0:
+        raise CorruptedImageError(path, f"image is empty (shape {tuple(arr.shape)})")
+    shape = list(arr.shape)
+    if channel_dim is not None:
+        shape.pop(channel_dim)
+    if spatial_dims is not None:
+        real = [s for s in shape if s > 1]
+        if len(shape) < spatial_dims or len(real) != spatial_dims:
+            raise CorruptedImageError(
+                path,
+                f"image is {len(real)}D (spatial shape {tuple(shape)}), expected {spatial_dims}D",
+            )
+    if np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.complexfloating):
+        finite = np.isfinite(arr)
+        if not finite.all():
+            n_nan = int(np.isnan(arr).sum())
+            n_inf = int(arr.size - finite.sum() - n_nan)
+            if n_nan == arr.size:
+                raise CorruptedImageError(path, "image contains only NaN values")
+            raise CorruptedImageError(path, f"image contains {n_nan} NaN and {n_inf} Inf values of {arr.size}")
+    lo, hi = arr.min(), arr.max()
+    if lo == hi:
+        if not allow_constant:
+            raise CorruptedImageError(path, f"image is constant (every voxel is {lo})")
+        logger.warning("%s: image is constant (every voxel is %s)", path or "<array>", lo)
+
+
+class RobustLoadImage(Transform):
+    """``monai.transforms.LoadImage`` plus :func:`check_image`; bad files raise one line or are skipped.
+
+    Args:
+        spatial_dims: required number of spatial dimensions (None: any).
+        skip_corrupted: log the reason (logger ``monai_pipelines``) and return None instead of raising.
+        allow_constant: see :func:`check_image`.
+        kwargs: passed to ``LoadImage`` (e.g. ``dtype``, ``simple_keys``).
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int | None = 3,
+        ensure_channel_first: bool = True,
+        image_only: bool = True,
+        reader: Any = None,
+        skip_corrupted: bool = False,
+        allow_constant: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.loader = LoadImage(reader=reader, image_only=image_only, ensure_channel_first=ensure_channel_first, **kwargs)
+        self.spatial_dims = spatial_dims
+        self.ensure_channel_first = ensure_channel_first
+        self.image_only = image_only
+        self.skip_corrupted = skip_corrupted
+        self.allow_constant = allow_constant
+        self.skipped: list[tuple[str, str]] = []
+
+    @property
+    def num_skipped(self) -> int:
+        return len(self.skipped)
+
+    def load(self, filename: str | Path) -> Any:
+        """Load and check `filename`; always raises on a bad file (FileNotFoundError or CorruptedImageError)."""
+        if isinstance(filename, (list, tuple)):  # a series of files: check each exists, let the reader stack them
+            for f in filename:
+                self._check_file(Path(f))
+        else:
+            self._check_file(Path(filename))
+        try:
+            out = self.loader(filename)
+        except (FileNotFoundError, CorruptedImageError):
+            raise
+        except Exception as e:  # any reader failure becomes one line naming the file
+            raise CorruptedImageError(filename, _describe_read_error(Path(str(filename)), e)) from e
+        img = out if self.image_only else out[0]
+        if self.ensure_channel_first:
+            channel_dim: int | None = 0
+        else:
+            cd = getattr(img, "meta", {}).get("original_channel_dim", None)
+            channel_dim = cd if isinstance(cd, int) and not isinstance(cd, bool) else None
+        check_image(img, filename, self.spatial_dims, self.allow_constant, channel_dim)
+        return out
+
+    @staticmethod
+    def _check_file(path: Path) -> None:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: file not found")
+        if path.is_file() and path.stat().st_size == 0:
+            raise CorruptedImageError(path, "empty file (0 bytes)")
+
+    def __call__(self, filename: str | Path) -> Any:
+        try:
+            return self.load(filename)
+        except (FileNotFoundError, CorruptedImageError) as e:
+            if not self.skip_corrupted:
+                raise
+            self.skipped.append((str(filename), str(e)))
+            logger.warning("skipping %s", e)
+            return None
+
+
+class RobustLoadImaged(MapTransform):
+    """Dictionary version of :class:`RobustLoadImage`; when skipping, a bad image makes the whole item None."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        spatial_dims: int | None = 3,
+        ensure_channel_first: bool = True,
+        image_only: bool = True,
+        reader: Any = None,
+        skip_corrupted: bool = False,
+        allow_constant: bool = True,
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.loader = RobustLoadImage(
+            spatial_dims, ensure_channel_first, image_only, reader, False, allow_constant, **kwargs
+        )
+        self.skip_corrupted = skip_corrupted
+        self.skipped: list[tuple[Any, str]] = []
+
+    @property
+    def num_skipped(self) -> int:
+        """Items skipped so far by this instance (per process: DataLoader workers count separately)."""
+        return len(self.skipped)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any] | None:
+        d = dict(data)
+        try:
+            for key in self.key_iterator(d):
+                out = self.loader.load(d[key])
+                if self.loader.image_only:
+                    d[key] = out
+                else:
+                    d[key], d[f"{key}_meta_dict"] = out
+        except (FileNotFoundError, CorruptedImageError) as e:
+            if not self.skip_corrupted:
+                raise
+            self.skipped.append((dict(data), str(e)))
+            logger.warning("skipping item %s", e)
+            return None
+        return d
+
+
+RobustLoadImageD = RobustLoadImageDict = RobustLoadImaged
+
+
+def filter_loadable(
+    datalist: Sequence[Mapping[Hashable, Any]],
+    keys: KeysCollection,
+    spatial_dims: int | None = 3,
+    base_dir: str | Path | None = None,
+    allow_constant: bool = True,
+    allow_missing_keys: bool = False,
+    reader: Any = None,
+) -> tuple[list[Mapping[Hashable, Any]], list[tuple[Mapping[Hashable, Any], str]]]:
+    """Pre-screen a datalist by loading and checking every image of `keys`; returns (good items, [(item, reason)]).
+
+    Relative paths are resolved against `base_dir`. The skipped count is logged, so training can report it.
+    """
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    loader = RobustLoadImage(spatial_dims, False, True, reader, False, allow_constant)
+    good: list[Mapping[Hashable, Any]] = []
+    skipped: list[tuple[Mapping[Hashable, Any], str]] = []
+    for item in datalist:
+        reason = None
+        for key in keys:
+            if key not in item:
+                if not allow_missing_keys:
+                    reason = f"item has no key {key!r}"
+                    break
+                continue
+            path = Path(item[key])
+            if base_dir is not None and not path.is_absolute():
+                path = Path(base_dir) / path
+            try:
+                loader.load(path)
+            except (FileNotFoundError, CorruptedImageError) as e:
+                reason = str(e)
+                break
+        if reason is None:
+            good.append(item)
+        else:
+            skipped.append((item, reason))
+            logger.warning("skipping item: %s", reason)
+    if skipped:
+        logger.warning("skipped %d of %d items with unusable images", len(skipped), len(datalist))
+    return good, skipped
