@@ -1,1 +1,2 @@
 
+from .adversarial_loss import AdversarialLoss
