@@ -4,3 +4,4 @@ from .mmgan import MMGANDiscriminator, MMGANGenerator
 from .init import init_weights
 from .pix2pix_generator import Pix2PixUnetGenerator, pix2pix_generator
 from .patch_discriminator import NLayerDiscriminator
+from .glacier_unet import GlacierUNet
