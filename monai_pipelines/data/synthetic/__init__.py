@@ -1,1 +1,4 @@
 
+from .head_phantom import HeadPhantom, make_head_phantom, save_nifti, write_head_subject
+from .mr_signal import SEQUENCE_PARAMS, spin_echo_signal
+from .tissues import TISSUE_PROPERTIES, Tissue
