@@ -1,1 +1,9 @@
+
+from .rng_state import RNGState
+from .training_checkpoint import TrainingCheckpoint, atomic_save, latest_checkpoint, load_checkpoint
+from .time_budget import TimeBudget
+from .training_history import TrainingHistory
 from .curriculum_scenarios import CurriculumScenarios
+from .synthesis_metrics_writer import SynthesisMetricsWriter
+from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
+from .loss_weight_ramp import LossWeightRamp
