@@ -7,3 +7,5 @@ from .curriculum_scenarios import CurriculumScenarios
 from .synthesis_metrics_writer import SynthesisMetricsWriter
 from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
 from .loss_weight_ramp import LossWeightRamp
+from .deferred_reweighting import DeferredReweighting, drw_weights
+from .early_stopping import EarlyStopping
