@@ -1,0 +1,268 @@
+"""Conditional GAN training (pix2pix, MM-GAN) as a MONAI ``Trainer``: the discriminator sees (condition, image) pairs.
+
+MONAI's ``GanTrainer`` feeds latent codes to the generator and its ``AdversarialTrainer`` never shows the discriminator
+the condition, so this engine is ours; it keeps MONAI's Workflow/Ignite events so every MONAI handler attaches.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from monai.engines import Trainer
+from monai.engines.utils import IterationEvents
+from monai.engines.workflow import Workflow
+from monai.utils.enums import StrEnum
+from torch.optim import Optimizer
+
+from monai_pipelines.engines.amp import autocast, grad_scaler, network_to_channels_last, to_channels_last
+from monai_pipelines.losses.adversarial_loss import AdversarialLoss
+from monai_pipelines.utils.enums import Keys
+
+
+class GanOutputKeys(StrEnum):
+    """Scalars in ``engine.state.output`` besides the images (condition, target, pred)."""
+
+    LOSS = "loss"  # = g_loss, for handlers that look for "loss"
+    G_LOSS = "g_loss"  # lambda_adversarial * g_adv + lambda_reconstruction * g_rec
+    G_ADV = "g_adv"
+    G_REC = "g_rec"
+    D_LOSS = "d_loss"  # 0.5 * (d_real + d_fake), as the reference
+    D_REAL = "d_real"
+    D_FAKE = "d_fake"
+
+
+def _prepare_condition_target(
+    batchdata: Mapping[str, Any] | Sequence[torch.Tensor],
+    device: torch.device | str | None = None,
+    non_blocking: bool = False,
+    condition_key: str = Keys.CONDITION,
+    target_key: str = Keys.TARGET,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(batchdata, Mapping):
+        missing = [k for k in (condition_key, target_key) if k not in batchdata]
+        if missing:
+            raise ValueError(f"batch has no {missing} (keys: {sorted(batchdata)}); set condition_key / target_key.")
+        condition, target = batchdata[condition_key], batchdata[target_key]
+    else:
+        condition, target = batchdata[0], batchdata[1]
+    return (
+        torch.as_tensor(condition).to(device=device, non_blocking=non_blocking, **kwargs),
+        torch.as_tensor(target).to(device=device, non_blocking=non_blocking, **kwargs),
+    )
+
+
+def prepare_condition_target(condition_key: str = Keys.CONDITION, target_key: str = Keys.TARGET) -> Callable:
+    """A MONAI ``prepare_batch`` returning ``(batch[condition_key], batch[target_key])`` on the device.
+
+    Also usable by ``SupervisedEvaluator`` to validate the generator (condition -> image, target -> label).
+    """
+    return functools.partial(_prepare_condition_target, condition_key=condition_key, target_key=target_key)
+
+
+class ConditionalGanTrainer(Trainer):
+    """pix2pix-style training: per iteration one discriminator step, then one generator step with D frozen.
+
+    D step: ``d_loss = 0.5 * (adv(D([c, fake.detach()]), fake) + adv(D([c, real]), real))``; G step:
+    ``g_loss = lambda_adversarial * adv(D([c, fake]), real) + lambda_reconstruction * rec(fake, real)`` with D's
+    ``requires_grad`` off, so the generator step never touches D's gradients. ``[a, b]`` is channel concatenation.
+
+    Args:
+        generator, discriminator: networks; the discriminator takes condition + target channels.
+        adversarial_loss: ``loss(logits, target_is_real | targets, for_discriminator)``; default vanilla GAN.
+        reconstruction_loss: default ``torch.nn.L1Loss()``; with ``reconstruction_weight_fn`` it must have a
+            ``reduction`` attribute (a torch/MONAI loss), evaluated element-wise and averaged over the weights.
+        prepare_batch: MONAI signature ``(batch, device, non_blocking, **kw) -> (condition, target, ...)``;
+            default reads ``condition_key`` / ``target_key`` from dict batches.
+        amp, amp_dtype: autocast on the device actually used (bf16 on CPU; bf16 or fp16 on CUDA, fp16 with loss
+            scaling); see :mod:`monai_pipelines.engines.amp`.
+        channels_last: move both networks and the batches to channels-last memory format.
+        batch_transform: ``(condition, target, engine) -> (condition, target, extras: dict)``, e.g. scenario
+            masking; ``extras`` is handed to the hooks below.
+        generator_output_transform: ``(fake, condition, target, extras) -> fake``, e.g. implicit conditioning.
+        reconstruction_weight_fn: ``extras -> weights`` broadcastable to the output, e.g. 1 on missing channels.
+        discriminator_targets_fn: ``(d_fake_logits, extras) -> targets`` of the discriminator for the fake pair
+            (default all fake), or a tuple ``(d_targets, g_targets)`` to also set the generator's targets for the
+            fake (default all real). Targets are bools or tensors as :class:`AdversarialLoss` takes them.
+
+    ``engine.state.output`` holds the :class:`GanOutputKeys` scalars (detached tensors) and the detached
+    ``condition``, ``target`` and ``pred`` batches. Fires MONAI ``IterationEvents``: FORWARD_COMPLETED (generator
+    output ready), LOSS_COMPLETED and BACKWARD_COMPLETED (generator step), MODEL_COMPLETED (both steps done).
+    """
+
+    def __init__(
+        self,
+        device: torch.device | str,
+        max_epochs: int,
+        train_data_loader: Any,
+        generator: torch.nn.Module,
+        discriminator: torch.nn.Module,
+        g_optimizer: Optimizer,
+        d_optimizer: Optimizer,
+        adversarial_loss: Callable | None = None,
+        reconstruction_loss: Callable | None = None,
+        lambda_reconstruction: float = 100.0,
+        lambda_adversarial: float = 1.0,
+        condition_key: str = Keys.CONDITION,
+        target_key: str = Keys.TARGET,
+        prepare_batch: Callable | None = None,
+        amp: bool = False,
+        amp_dtype: str | torch.dtype | None = None,
+        channels_last: bool = False,
+        epoch_length: int | None = None,
+        non_blocking: bool = False,
+        iteration_update: Callable | None = None,
+        postprocessing: Callable | None = None,
+        key_train_metric: dict | None = None,
+        additional_metrics: dict | None = None,
+        train_handlers: Sequence | None = None,
+        event_names: list | None = None,
+        event_to_attr: dict | None = None,
+        decollate: bool = False,
+        optim_set_to_none: bool = True,
+        to_kwargs: dict | None = None,
+        batch_transform: Callable | None = None,
+        generator_output_transform: Callable | None = None,
+        reconstruction_weight_fn: Callable | None = None,
+        discriminator_targets_fn: Callable | None = None,
+    ) -> None:
+        super().__init__(
+            device=device,
+            max_epochs=max_epochs,
+            data_loader=train_data_loader,
+            epoch_length=epoch_length,
+            non_blocking=non_blocking,
+            prepare_batch=prepare_condition_target(condition_key, target_key) if prepare_batch is None else prepare_batch,
+            iteration_update=iteration_update,
+            postprocessing=postprocessing,
+            key_metric=key_train_metric,
+            additional_metrics=additional_metrics,
+            handlers=train_handlers,
+            amp=False,  # MONAI's amp is CUDA-only; ours is below
+            event_names=event_names,
+            event_to_attr=event_to_attr,
+            decollate=decollate,
+            to_kwargs=to_kwargs,
+        )
+        self.amp = bool(amp)
+        self.amp_dtype = amp_dtype
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            network_to_channels_last(generator, 2)
+            network_to_channels_last(discriminator, 2)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.adversarial_loss = AdversarialLoss("vanilla") if adversarial_loss is None else adversarial_loss
+        self.reconstruction_loss = torch.nn.L1Loss() if reconstruction_loss is None else reconstruction_loss
+        self.lambda_reconstruction = float(lambda_reconstruction)
+        self.lambda_adversarial = float(lambda_adversarial)
+        self.optim_set_to_none = optim_set_to_none
+        self.batch_transform = batch_transform
+        self.generator_output_transform = generator_output_transform
+        self.reconstruction_weight_fn = reconstruction_weight_fn
+        self.discriminator_targets_fn = discriminator_targets_fn
+        self._elementwise_reconstruction: Callable | None = None
+        if reconstruction_weight_fn is not None:
+            if not hasattr(self.reconstruction_loss, "reduction"):
+                raise ValueError("reconstruction_weight_fn needs a reconstruction_loss with a `reduction` attribute.")
+            self._elementwise_reconstruction = copy.copy(self.reconstruction_loss)
+            self._elementwise_reconstruction.reduction = "none"
+        self.g_scaler = grad_scaler(self.state.device, self.amp, amp_dtype)
+        self.d_scaler = grad_scaler(self.state.device, self.amp, amp_dtype)
+
+    def run(self) -> None:  # type: ignore[override]
+        """Run training; unlike ``Trainer.run`` no CUDA-only GradScaler is created (ours are per network)."""
+        Workflow.run(self)
+
+    def _autocast(self):
+        return autocast(self.state.device, self.amp, self.amp_dtype)
+
+    def _reconstruction(self, fake: torch.Tensor, target: torch.Tensor, extras: dict) -> torch.Tensor:
+        fake, target = fake.float(), target.float()
+        if self.reconstruction_weight_fn is None:
+            return self.reconstruction_loss(fake, target)
+        weight = torch.as_tensor(self.reconstruction_weight_fn(extras), device=fake.device, dtype=fake.dtype)
+        elementwise = self._elementwise_reconstruction(fake, target)
+        weight = weight.reshape(*weight.shape, *([1] * (elementwise.ndim - weight.ndim))).expand_as(elementwise)
+        return (elementwise * weight).sum() / weight.sum().clamp_min(1e-8)
+
+    def _fake_targets(self, d_fake_logits: torch.Tensor, extras: dict) -> tuple[Any, Any]:
+        if self.discriminator_targets_fn is None:
+            return False, True
+        targets = self.discriminator_targets_fn(d_fake_logits, extras)
+        if isinstance(targets, tuple):
+            return targets
+        return targets, True
+
+    @staticmethod
+    def _set_requires_grad(net: torch.nn.Module, flag: bool) -> None:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+    def _iteration(self, engine: ConditionalGanTrainer, batchdata: Any) -> dict[str, Any]:
+        if batchdata is None:
+            raise ValueError("must provide batch data for current iteration.")
+        batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
+        condition, target = batch[0], batch[1]
+        extras: dict = {}
+        if engine.batch_transform is not None:
+            condition, target, extras = engine.batch_transform(condition, target, engine)
+        if engine.channels_last:
+            condition, target = to_channels_last(condition), to_channels_last(target)
+        gen, disc = engine.generator, engine.discriminator
+        gen.train()
+        disc.train()
+
+        with engine._autocast():
+            fake = gen(condition)
+            if engine.generator_output_transform is not None:
+                fake = engine.generator_output_transform(fake, condition, target, extras)
+        engine.state.output = {Keys.CONDITION: condition.detach(), Keys.TARGET: target, Keys.PRED: fake.detach()}
+        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+
+        # discriminator step: fake pair first, then real pair (the reference's order, which BN statistics see)
+        engine._set_requires_grad(disc, True)
+        engine.d_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        with engine._autocast():
+            d_fake_logits = disc(torch.cat([condition, fake.detach()], 1))
+            d_fake_target, g_fake_target = engine._fake_targets(d_fake_logits, extras)
+            d_fake = engine.adversarial_loss(d_fake_logits, d_fake_target, for_discriminator=True)
+            d_real = engine.adversarial_loss(disc(torch.cat([condition, target], 1)), True, for_discriminator=True)
+            d_loss = 0.5 * (d_fake + d_real)
+        engine.d_scaler.scale(d_loss).backward()
+        engine.d_scaler.step(engine.d_optimizer)
+        engine.d_scaler.update()
+
+        # generator step with the discriminator frozen
+        engine._set_requires_grad(disc, False)
+        engine.g_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        with engine._autocast():
+            g_adv = engine.adversarial_loss(disc(torch.cat([condition, fake], 1)), g_fake_target, for_discriminator=False)
+            g_rec = engine._reconstruction(fake, target, extras)
+            g_loss = engine.lambda_adversarial * g_adv + engine.lambda_reconstruction * g_rec
+        engine.state.output.update({GanOutputKeys.G_ADV: g_adv.detach(), GanOutputKeys.G_REC: g_rec.detach()})
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        engine.g_scaler.scale(g_loss).backward()
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        engine.g_scaler.step(engine.g_optimizer)
+        engine.g_scaler.update()
+        engine._set_requires_grad(disc, True)
+
+        engine.state.output.update(
+            {
+                Keys.TARGET: target.detach(),
+                GanOutputKeys.LOSS: g_loss.detach(),
+                GanOutputKeys.G_LOSS: g_loss.detach(),
+                GanOutputKeys.D_LOSS: d_loss.detach(),
+                GanOutputKeys.D_REAL: d_real.detach(),
+                GanOutputKeys.D_FAKE: d_fake.detach(),
+            }
+        )
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output
