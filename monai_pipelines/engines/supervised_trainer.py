@@ -1,0 +1,135 @@
+"""MONAI's SupervisedTrainer with mixed precision on the device actually used, channels-last and gradient clipping.
+
+MONAI 1.6.1 autocasts with ``torch.autocast("cuda")`` and a CUDA GradScaler unconditionally, so ``amp=True`` stays
+fp32 on a CPU; here autocast follows ``engine.state.device`` (bf16 on CPU) and the scaler is active only for fp16.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from monai.data import MetaTensor
+from monai.engines import SupervisedTrainer as _MonaiSupervisedTrainer
+from monai.engines.utils import IterationEvents
+from monai.engines.workflow import Workflow
+from monai.utils.enums import CommonKeys as Keys
+
+from monai_pipelines.engines.amp import autocast, grad_scaler, network_to_channels_last, to_channels_last
+
+__all__ = ["SupervisedTrainer"]
+
+
+def unpack_batch(engine: Any, batchdata: Any) -> tuple[Any, Any, tuple, dict]:
+    """``prepare_batch`` output as (inputs, targets, args, kwargs), inputs in channels-last layout when asked."""
+    if batchdata is None:
+        raise ValueError("Must provide batch data for current iteration.")
+    batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
+    inputs, targets, args, kwargs = (*batch, (), {}) if len(batch) == 2 else batch
+    if engine.channels_last:
+        if not engine._channels_last_done and isinstance(inputs, torch.Tensor) and inputs.ndim in (4, 5):
+            network_to_channels_last(engine.network, inputs.ndim - 2)
+            engine._channels_last_done = True
+        inputs = to_channels_last(inputs)
+    return inputs, targets, args, kwargs
+
+
+def compile_inputs(engine: Any, inputs: Any, targets: Any) -> tuple[Any, Any, tuple | None]:
+    """MONAI's torch.compile workaround: plain tensors into network and loss; returns the inputs' meta for PRED."""
+    if not engine.compile:
+        return inputs, targets, None
+    meta = None
+    if isinstance(inputs, MetaTensor):
+        warnings.warn("Will convert to PyTorch Tensor if using compile, and casting back to MetaTensor afterwards.", stacklevel=2)
+        meta = (inputs.meta, inputs.applied_operations)
+        inputs = inputs.as_tensor()
+    if isinstance(targets, MetaTensor):
+        targets = targets.as_tensor()
+    return inputs, targets, meta
+
+
+def finish_output(output: dict, meta: tuple | None) -> None:
+    """PRED gets the inputs' meta back (compile) and fp32 (reduced precision upsets numpy, metrics and writers)."""
+    pred = output.get(Keys.PRED)
+    if isinstance(pred, torch.Tensor) and pred.dtype in (torch.bfloat16, torch.float16):
+        output[Keys.PRED] = pred = pred.float()
+    if meta is not None and isinstance(pred, torch.Tensor):
+        output[Keys.PRED] = MetaTensor(pred, meta=meta[0], applied_operations=meta[1])
+
+
+class SupervisedTrainer(_MonaiSupervisedTrainer):
+    """``monai.engines.SupervisedTrainer`` whose ``amp`` works on every device; same events and output keys.
+
+    Args:
+        amp_dtype: "bf16" or "fp16" (None: bf16 on CPU and on CUDA that supports it, else fp16); a GradScaler is
+            used only for fp16.
+        channels_last: move inputs (and, on the first batch, the network) to channels-last(-3d) memory layout.
+        grad_clip_norm: clip the global gradient norm to this value before each optimizer step (after unscaling);
+            the norm before clipping is kept in ``engine.state.grad_norm``.
+        other args: as ``monai.engines.SupervisedTrainer``.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        amp_dtype: str | torch.dtype | None = None,
+        channels_last: bool = False,
+        grad_clip_norm: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if amp_dtype is None and isinstance(self.amp_kwargs.get("dtype"), torch.dtype):
+            amp_dtype = self.amp_kwargs["dtype"]
+        self.amp_dtype = amp_dtype
+        self.channels_last = channels_last
+        self.grad_clip_norm = grad_clip_norm
+        self._channels_last_done = False
+        self.state.grad_norm = None
+
+    def run(self) -> None:  # type: ignore[override]
+        """As MONAI's, but with a GradScaler for the device used, enabled only for fp16."""
+        self.scaler = grad_scaler(self.state.device, self.amp, self.amp_dtype)
+        Workflow.run(self)
+
+    def _accumulation(self, engine: Any) -> tuple[bool, bool]:
+        """(zero the gradients now, step the optimizer now), as MONAI decides them for ``accumulation_steps``."""
+        acc = engine.accumulation_steps
+        if acc <= 1:
+            return True, True
+        epoch_length = engine.state.epoch_length
+        if epoch_length is not None:
+            local = (engine.state.iteration - 1) % epoch_length
+            return local % acc == 0, (local + 1) % acc == 0 or local + 1 == epoch_length
+        local = engine.state.iteration - 1
+        return local % acc == 0, (local + 1) % acc == 0
+
+    def _iteration(self, engine: SupervisedTrainer, batchdata: dict[str, torch.Tensor]) -> dict:
+        """One training step; returns IMAGE, LABEL, PRED, LOSS like MONAI and fires the same IterationEvents."""
+        inputs, targets, args, kwargs = unpack_batch(engine, batchdata)
+        engine.state.output = {Keys.IMAGE: inputs, Keys.LABEL: targets}
+        zero_grad, step = self._accumulation(engine)
+        acc = engine.accumulation_steps
+        scaler = engine.scaler if engine.scaler is not None else grad_scaler(engine.state.device, False)
+        engine.network.train()
+        if zero_grad:
+            engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        net_in, net_target, meta = compile_inputs(engine, inputs, targets)
+        with autocast(engine.state.device, engine.amp, engine.amp_dtype):
+            engine.state.output[Keys.PRED] = engine.inferer(net_in, engine.network, *args, **kwargs)
+            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+            engine.state.output[Keys.LOSS] = engine.loss_function(engine.state.output[Keys.PRED], net_target).mean()
+            engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        loss = engine.state.output[Keys.LOSS]
+        scaler.scale(loss / acc if acc > 1 else loss).backward()
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        if step:
+            if engine.grad_clip_norm is not None:
+                scaler.unscale_(engine.optimizer)
+                norm = torch.nn.utils.clip_grad_norm_(engine.network.parameters(), engine.grad_clip_norm)
+                engine.state.grad_norm = float(norm)
+            scaler.step(engine.optimizer)
+            scaler.update()
+        finish_output(engine.state.output, meta)
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output

@@ -1,0 +1,204 @@
+"""TrainingCheckpoint: full-state round trip, file sets, atomic writes, fallback, resume; a SIGKILL'd run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from ignite.engine import Engine, Events
+
+import monai_pipelines.handlers.training_checkpoint as tc
+from monai_pipelines.handlers import TrainingCheckpoint, atomic_save, latest_checkpoint, load_checkpoint
+from tests.handlers._resume_script import build
+
+SCRIPT = Path(__file__).with_name("_resume_script.py")
+
+
+def _same_state(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a) and a.keys() == b.keys()
+
+
+@pytest.fixture(scope="module")
+def resumed_and_straight(tmp_path_factory):
+    """2 epochs, then the same setup asked for 4 (resumes), versus 4 epochs without a break."""
+    root = tmp_path_factory.mktemp("roundtrip")
+    first = build(root / "split", epochs=2, plot_every=100)
+    first.trainer.run()
+    resumed = build(root / "split", epochs=4, plot_every=100)
+    resumed.trainer.run()
+    straight = build(root / "straight", epochs=4, plot_every=100)
+    straight.trainer.run()
+    return root, resumed, straight
+
+
+def test_resume_equals_uninterrupted_run(resumed_and_straight):
+    root, resumed, straight = resumed_and_straight
+    assert resumed.checkpoint.resumed_from.name == "checkpoint_epoch2.pt"
+    assert sorted(resumed.trainer.draws) == [3, 4]  # epochs 1-2 were not rerun
+    # RNG states: the next torch.rand after resuming is what the uninterrupted run drew
+    assert resumed.trainer.draws[3] == straight.trainer.draws[3] and resumed.trainer.draws[4] == straight.trainer.draws[4]
+    # network, optimizer (momentum), scheduler, engine counters: identical (shuffle + random augmentation included)
+    assert _same_state(resumed.net.state_dict(), straight.net.state_dict())
+    mom_a = [s["momentum_buffer"] for s in resumed.optimizer.state_dict()["state"].values()]
+    mom_b = [s["momentum_buffer"] for s in straight.optimizer.state_dict()["state"].values()]
+    assert all(torch.equal(x, y) for x, y in zip(mom_a, mom_b))
+    assert resumed.scheduler.state_dict() == straight.scheduler.state_dict()
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(0.025)
+    assert (resumed.trainer.state.epoch, resumed.trainer.state.iteration) == (4, 12)
+    # history continues seamlessly, and the file on disk has every epoch once
+    assert [r["epoch"] for r in resumed.history.history] == [1, 2, 3, 4]
+    on_disk = json.loads((root / "split" / "metrics" / "history.json").read_text())
+    assert [r["train_loss"] for r in on_disk] == pytest.approx([r["train_loss"] for r in straight.history.history])
+
+
+def test_checkpoint_content_and_loading(resumed_and_straight):
+    root, resumed, _ = resumed_and_straight
+    ckpt_dir = root / "split" / "checkpoints"
+    newest = latest_checkpoint(ckpt_dir)
+    assert newest == TrainingCheckpoint.latest_checkpoint(ckpt_dir) == ckpt_dir / "checkpoint_epoch4.pt"
+    payload = torch.load(newest, weights_only=True)
+    assert {"network", "optimizer", "scheduler", "trainer", "history", "rng_state", "training_checkpoint"} <= set(payload)
+    assert payload["trainer"]["iteration"] == 12 and len(payload["history"]["history"]) == 4
+    assert isinstance(payload["rng_state"]["numpy"]["keys"], torch.Tensor)
+    assert len(payload["rng_state"]["transforms"]) == 3  # Compose, RandGaussianNoised and its array transform
+    # final file: network weights only; load_checkpoint for evaluation/export
+    final = ckpt_dir / "model_final.pt"
+    assert set(torch.load(final, weights_only=True)) == {"network"}
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1))
+    load_checkpoint(final, {"network": net})
+    assert _same_state(net.state_dict(), resumed.net.state_dict())
+    net2 = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1))
+    load_checkpoint(newest, {"network": net2})  # just the network out of a full checkpoint
+    assert _same_state(net2.state_dict(), resumed.net.state_dict())
+    with pytest.raises(ValueError, match="no entry 'optimizer'"):
+        load_checkpoint(final, {"network": net, "optimizer": resumed.optimizer})
+    with pytest.raises(ValueError, match="does not fit"):
+        load_checkpoint(final, {"network": torch.nn.Conv2d(1, 1, 3)})
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(ckpt_dir / "missing.pt", {"network": net})
+    bare = root / "bare.pt"
+    torch.save(resumed.net.state_dict(), bare)  # weights-only files from elsewhere load too
+    load_checkpoint(bare, {"network": torch.nn.DataParallel(net2)})
+
+
+def test_finished_run_with_same_epochs_just_finishes(resumed_and_straight):
+    root, resumed, _ = resumed_and_straight
+    again = build(root / "split", epochs=3)  # fewer epochs than the checkpoint holds
+    again.trainer.run()
+    assert again.trainer.draws == {} and again.trainer.state.epoch == 4
+    assert again.checkpoint.resumed_from.name == "checkpoint_epoch4.pt"
+
+
+def _toy_run(save_dir, epochs, scores=None, **kwargs):
+    """A plain Ignite engine (2 iterations/epoch) whose metric 'score' follows ``scores`` epoch by epoch."""
+    net = torch.nn.Linear(2, 1)
+    engine = Engine(lambda e, b: None)
+    if scores is not None:
+        engine.add_event_handler(
+            Events.EPOCH_COMPLETED, lambda e: e.state.metrics.__setitem__("score", scores[e.state.epoch - 1])
+        )
+    handler = TrainingCheckpoint(save_dir, {"net": net}, **kwargs)
+    handler.attach(engine)
+    engine.run(range(2), max_epochs=epochs)
+    return engine, handler
+
+
+def test_keep_last_n_snapshots_and_best(tmp_path):
+    scores = [0.1, 0.5, 0.3, 0.7, 0.2, 0.6]
+    _, handler = _toy_run(tmp_path / "a", 6, scores, n_saved=2, snapshot_every=3, key_metric="score",
+                          key_metric_mode="max", final_name="final")
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["checkpoint_best.pt", "checkpoint_epoch5.pt", "checkpoint_epoch6.pt",
+                     "checkpoint_snapshot_epoch3.pt", "checkpoint_snapshot_epoch6.pt", "final.pt"]
+    best = torch.load(tmp_path / "a" / "checkpoint_best.pt", weights_only=True)
+    assert best["training_checkpoint"]["best_score"] == pytest.approx(0.7) and best["trainer"]["iteration"] == 8
+    assert (handler.best_score, handler.best_epoch) == (pytest.approx(0.7), 4)
+
+    # mode min, save_interval, and the MM-GAN naming (prefix, best name, extension)
+    _, handler = _toy_run(tmp_path / "b", 5, scores, n_saved=3, save_interval=2, key_metric="score",
+                          key_metric_mode="min", prefix="mmgan", extension=".pth")
+    names = sorted(p.name for p in (tmp_path / "b").iterdir())
+    # epochs 2 and 4 by the interval, 5 because training completed off the interval
+    assert names == ["mmgan_best.pth", "mmgan_epoch2.pth", "mmgan_epoch4.pth", "mmgan_epoch5.pth"]
+    assert (handler.best_score, handler.best_epoch) == (pytest.approx(0.1), 1)
+    assert latest_checkpoint(tmp_path / "b", "mmgan", ".pth").name == "mmgan_epoch5.pth"
+    with pytest.raises(ValueError, match="key_metric_mode"):
+        TrainingCheckpoint(tmp_path, {}, key_metric_mode="best")
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    _toy_run(tmp_path, 1)
+    good = tmp_path / "checkpoint_epoch1.pt"
+    before = good.read_bytes()
+    real_save = torch.save
+
+    def failing_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")  # some bytes reach the disk, then the disk fills
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(tc.torch, "save", failing_save)
+    with pytest.raises(OSError, match="No space"):
+        atomic_save({"x": torch.zeros(3)}, good)  # overwriting an existing checkpoint
+    with pytest.raises(OSError, match="No space"):
+        _toy_run(tmp_path, 2)  # the resumed run fails writing epoch 2
+    monkeypatch.setattr(tc.torch, "save", real_save)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch1.pt"]  # no temp, no epoch 2
+    assert good.read_bytes() == before and torch.load(good, weights_only=True)["trainer"]["iteration"] == 2
+    # a temp file left by a killed process is removed at the next start
+    (tmp_path / ".checkpoint_epoch2.pt.999.tmp").write_bytes(b"partial")
+    engine, _ = _toy_run(tmp_path, 2)
+    assert engine.state.iteration == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch1.pt", "checkpoint_epoch2.pt"]
+
+
+def test_corrupt_newest_falls_back_to_older(tmp_path, caplog):
+    _toy_run(tmp_path, 3)
+    newest = tmp_path / "checkpoint_epoch3.pt"
+    newest.write_bytes(newest.read_bytes()[:200])  # truncated
+    with caplog.at_level("INFO", logger=tc.__name__):
+        engine, handler = _toy_run(tmp_path, 4)
+    assert handler.resumed_from.name == "checkpoint_epoch2.pt"
+    assert "checkpoint_epoch3.pt cannot be resumed" in caplog.text
+    assert "resumed from" in caplog.text and "at epoch 2" in caplog.text
+    assert engine.state.iteration == 8
+    assert (tmp_path / "checkpoint_epoch3.pt.corrupt").exists()
+    for epoch in (2, 3, 4):  # epoch 3 rewritten by the rerun, all readable
+        assert torch.load(tmp_path / f"checkpoint_epoch{epoch}.pt", weights_only=True)["trainer"]["iteration"] == 2 * epoch
+
+
+def test_sigkilled_run_resumes_and_finishes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(SCRIPT), str(out), "--epochs", "10", "--sleep", "0.04", "--plot-every", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ckpt_dir = out / "checkpoints"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (ckpt_dir / "checkpoint_epoch2.pt").exists():
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "no epoch-2 checkpoint within 120 s"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (ckpt_dir / "model_final.pt").exists() and not (ckpt_dir / "checkpoint_epoch10.pt").exists()
+    for p in ckpt_dir.glob("*.pt"):  # whatever the kill interrupted, every checkpoint file is complete
+        torch.load(p, weights_only=True)
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "resumed from" in rerun.stdout and "finished at epoch 10" in rerun.stdout
+    assert (ckpt_dir / "model_final.pt").exists()
+    assert not list(ckpt_dir.glob(".*.tmp"))
+    history = json.loads((out / "metrics" / "history.json").read_text())
+    assert [r["epoch"] for r in history] == list(range(1, 11))
+    assert (out / "plots" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_epoch*.pt")) == ["checkpoint_epoch10.pt", "checkpoint_epoch9.pt"]
