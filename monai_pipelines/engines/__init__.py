@@ -1,1 +1,4 @@
 
+from .supervised_trainer import SupervisedTrainer
+from .supervised_evaluator import SupervisedEvaluator
+from .conditional_gan_trainer import ConditionalGanTrainer, GanOutputKeys, prepare_condition_target
