@@ -1,4 +1,8 @@
 
+from .screening import screen_datalist
+from .image_files import image_datalist
 from .folds import assign_folds, split_subjects
 from .manifest import build_manifest, datalist, ensure_manifest, load_manifest, select_fold, validate_manifest
 from .manifest import write_manifest
+from .pixel_balanced_sampler import GLACIER_TARGETS, PixelBalancedSampler, crop_window
+from .patch_dataset import BalancedPatchDataset
