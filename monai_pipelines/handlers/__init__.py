@@ -9,3 +9,4 @@ from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
 from .loss_weight_ramp import LossWeightRamp
 from .deferred_reweighting import DeferredReweighting, drw_weights
 from .early_stopping import EarlyStopping
+from .classification_report_writer import ClassificationReportWriter

@@ -1,0 +1,221 @@
+"""Per-fold classification outputs: per-epoch and final plots, validation predictions and ``metrics.json``.
+
+MONAI's MetricsSaver writes flat metric files and no plots; this writes the seed's run structure from the report that
+:class:`monai_pipelines.metrics.ClassificationMetrics` computed at each validation:
+``plots/{confusion_matrix,roc_curve,pr_curve,loss_curve,learning_curves}_epoch_X.png`` every validation and the same
+names without suffix at the end, ``predictions/val_{probs,preds,labels}.npy`` and ``metrics/metrics.json`` (final
+metrics, last-epoch metrics, full per-epoch history, loss summary) plus ``metrics/history.csv``.
+"Final" is the selected epoch: the best of an :class:`EarlyStopping` handler (AUC, then F1) when one is given, else
+the last validated epoch, so the final figures describe the model in the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+
+from monai_pipelines.metrics.classification_plots import (
+    plot_confusion_matrix,
+    plot_learning_curves,
+    plot_loss_curve,
+    plot_pr_curve,
+    plot_roc_curve,
+)
+from monai_pipelines.metrics.classification_report import SUMMARY_METRICS, ClassificationMetrics
+
+__all__ = ["ClassificationReportWriter", "loss_summary"]
+
+logger = logging.getLogger("monai_pipelines")
+_PLOTS = ("loss_curve", "learning_curves", "confusion_matrix", "roc_curve", "pr_curve")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy/tensors -> Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.generic, torch.Tensor)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def loss_summary(history: Sequence[dict[str, Any]], keys: Sequence[str] = ("train_loss", "val_loss")) -> dict:
+    """min / max / mean / std (population) / last of each loss over the epochs that have it."""
+    summary = {}
+    for key in keys:
+        values = np.array([r[key] for r in history if isinstance(r.get(key), (int, float))], dtype=np.float64)
+        if len(values):
+            summary[key] = {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean()),
+                            "std": float(values.std()), "last": float(values[-1]), "epochs": int(len(values))}
+    return summary
+
+
+def _rank() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return 0
+
+
+class ClassificationReportWriter:
+    """Attach to the trainer after the ValidationHandler and TrainingHistory (it reads both at epoch end).
+
+    Args:
+        output_dir: the run folder (``plots/``, ``predictions/``, ``metrics/`` are created in it).
+        metric: the evaluator's ClassificationMetrics (its ``report``/``probs``/``labels`` of the latest validation).
+        history: TrainingHistory whose rows (train loss, val metrics, lr) feed the curves and ``metrics.json``.
+        selection: EarlyStopping whose ``best_epoch`` picks the final epoch; None: the last validated epoch.
+        per_epoch_plots: write the ``*_epoch_X.png`` plots every ``plot_every`` validations (final ones always).
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        metric: ClassificationMetrics,
+        history: Any | None = None,
+        selection: Any | None = None,
+        class_names: Sequence[str] | None = None,
+        per_epoch_plots: bool = True,
+        plot_every: int = 1,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.metric = metric
+        self.history = history
+        self.selection = selection
+        self.class_names = list(class_names) if class_names is not None else metric.class_names
+        self.per_epoch_plots = per_epoch_plots
+        self.plot_every = max(int(plot_every), 1)
+        self.rows: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.last: dict[str, Any] | None = None
+        self._seen_report: int | None = None
+
+    # paths
+    @property
+    def metrics_path(self) -> Path:
+        return self.output_dir / "metrics" / "metrics.json"
+
+    def plot_path(self, name: str, epoch: int | None = None) -> Path:
+        return self.output_dir / "plots" / (f"{name}.png" if epoch is None else f"{name}_epoch_{epoch}.png")
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
+        engine.add_event_handler(Events.COMPLETED, self._on_completed)
+
+    # events
+    def _on_epoch_completed(self, engine: Engine) -> None:
+        report = self.metric.report
+        if report is None or self.metric.computed == self._seen_report:
+            return  # no validation this epoch
+        self._seen_report = self.metric.computed
+        epoch = int(engine.state.epoch)
+        record = {"epoch": epoch, "report": _clean(report), "probs": self.metric.probs.tolist(),
+                  "labels": self.metric.labels.tolist()}
+        self.last = record
+        best_epoch = getattr(self.selection, "best_epoch", None) if self.selection is not None else epoch
+        if best_epoch == epoch:
+            self.best = record
+        self.rows = [r for r in self.rows if r["epoch"] < epoch] + [self._row(engine, report)]
+        row = self.rows[-1]
+        logger.info(f"epoch {epoch}: " + " ".join(
+            f"{k} {v:.6f}" for k, v in row.items() if k != "epoch" and isinstance(v, float)))
+        if _rank() != 0:
+            return
+        self.write_metrics(engine)
+        if self.per_epoch_plots and epoch % self.plot_every == 0:
+            self._plots(record, epoch)
+
+    def _on_completed(self, engine: Engine) -> None:
+        if _rank() != 0:
+            return
+        if self.best is None:
+            logger.warning("no validation ran: no final classification report written")
+            return
+        self._plots(self.best, None)
+        self.write_predictions(self.best)
+        self.write_metrics(engine, completed=True)
+        logger.info(f"final (epoch {self.best['epoch']}) metrics: "
+                    + " ".join(f"{k} {self.best['report'][k]}" for k in SUMMARY_METRICS) + f" -> {self.metrics_path}")
+
+    # writing
+    def _row(self, engine: Engine, report: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"epoch": int(engine.state.epoch)}
+        rows = getattr(self.history, "history", None) or []
+        if rows and rows[-1].get("epoch") == engine.state.epoch:
+            row.update({k: v for k, v in rows[-1].items() if isinstance(v, (int, float)) and k != "epoch"})
+        prefix = self.metric.prefix
+        for key in (*SUMMARY_METRICS, "loss"):
+            if key in report and isinstance(report[key], float):
+                row[f"{prefix}{key}"] = report[key]
+        return row
+
+    def _plots(self, record: dict[str, Any], epoch: int | None) -> None:
+        probs, labels, report = np.asarray(record["probs"]), np.asarray(record["labels"]), record["report"]
+        suffix = f" (epoch {record['epoch']})"
+        try:
+            plot_loss_curve(self.rows, self.plot_path("loss_curve", epoch), title="loss" + suffix)
+            plot_learning_curves(self.rows, self.plot_path("learning_curves", epoch))
+            plot_confusion_matrix(report["confusion_matrix"], self.plot_path("confusion_matrix", epoch),
+                                  self.class_names, title="confusion matrix" + suffix)
+            plot_roc_curve(probs, labels, self.plot_path("roc_curve", epoch), self.class_names, "ROC" + suffix)
+            plot_pr_curve(probs, labels, self.plot_path("pr_curve", epoch), self.class_names, "PR" + suffix)
+        except Exception as e:  # a plot must never end a training run
+            logger.warning(f"classification plots not written: {e}")
+
+    def write_predictions(self, record: dict[str, Any]) -> None:
+        folder = self.output_dir / "predictions"
+        folder.mkdir(parents=True, exist_ok=True)
+        probs = np.asarray(record["probs"], dtype=np.float32)
+        np.save(folder / "val_probs.npy", probs)
+        np.save(folder / "val_preds.npy", probs.argmax(1).astype(np.int64))
+        np.save(folder / "val_labels.npy", np.asarray(record["labels"], dtype=np.int64))
+
+    def write_metrics(self, engine: Engine | None = None, completed: bool = False) -> Path:
+        selection = None if self.selection is None else list(getattr(self.selection, "score_names", []))
+        document = {
+            "final": None if self.best is None else {"epoch": self.best["epoch"], **self.best["report"]},
+            "last": None if self.last is None else {"epoch": self.last["epoch"], **self.last["report"]},
+            "selection": {"by": selection or "last epoch", "best_epoch": None if self.best is None else self.best["epoch"]},
+            "class_names": self.class_names,
+            "history": self.rows,
+            "loss_summary": loss_summary(self.rows, ("train_loss", f"{self.metric.prefix}loss")),
+            "epochs_run": None if engine is None else int(engine.state.epoch),
+            "max_epochs": None if engine is None else engine.state.max_epochs,
+            "completed": completed,
+            "stopped_early": bool(getattr(self.selection, "stopped_epoch", 0)),
+        }
+        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.metrics_path.with_name(f".metrics.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_clean(document), indent=1))
+        os.replace(tmp, self.metrics_path)
+        self._write_csv()
+        return self.metrics_path
+
+    def _write_csv(self) -> None:
+        keys: list[str] = []
+        for row in self.rows:
+            keys += [k for k in row if k not in keys]
+        path = self.metrics_path.with_name("history.csv")
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(_clean(self.rows))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "best": self.best, "last": self.last}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = [dict(r) for r in state.get("rows", [])]
+        self.best, self.last = state.get("best"), state.get("last")

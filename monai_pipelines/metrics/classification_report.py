@@ -1,0 +1,141 @@
+"""Classification report (accuracy, macro P/R/F1, AUC, per-class P/R/F1/support, confusion matrix) from probabilities.
+
+MONAI's ROCAUC and ConfusionMatrixMetric give one figure each and no per-class table; this computes the whole report
+once from the validation logits (scikit-learn), so every figure comes from the same predictions, and the Ignite metric
+also yields the validation loss (e.g. LDAM with the current DRW weights) on those logits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from ignite.metrics import Metric
+from monai.handlers import from_engine
+
+__all__ = ["ClassificationMetrics", "classification_report", "SUMMARY_METRICS"]
+
+SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
+
+
+def _auc(probs: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(labels)) < 2:
+        return math.nan  # undefined with one class present
+    if probs.shape[1] == 2:
+        return float(roc_auc_score(labels, probs[:, 1]))
+    present = np.unique(labels)
+    if len(present) < probs.shape[1]:
+        return math.nan
+    return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro"))
+
+
+def classification_report(
+    probs: np.ndarray | torch.Tensor | Sequence, labels: np.ndarray | torch.Tensor | Sequence,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Report of class probabilities (N, C) against integer labels (N,); predictions are the argmax.
+
+    Returns ``accuracy``, macro ``precision``/``recall``/``f1``, ``auc`` (binary: of class 1; multi-class: macro
+    one-vs-rest; NaN when a class is absent), ``per_class`` {name: precision, recall, f1, support},
+    ``confusion_matrix`` (rows true, columns predicted) and ``n``.
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    probs = np.asarray(torch.as_tensor(probs, dtype=torch.float64).cpu())
+    labels = np.asarray(torch.as_tensor(labels).cpu()).reshape(-1).astype(np.int64)
+    if probs.ndim != 2 or probs.shape[0] != labels.shape[0] or probs.shape[0] == 0:
+        raise ValueError(f"need probabilities (N, C) and N labels with N > 0, got {probs.shape} and {labels.shape}.")
+    n_classes = probs.shape[1]
+    names = [str(c) for c in (class_names if class_names is not None else range(n_classes))]
+    if len(names) != n_classes:
+        raise ValueError(f"{len(names)} class names for {n_classes} classes.")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}], got {sorted(set(labels.tolist()))}.")
+    preds = probs.argmax(1)
+    classes = list(range(n_classes))
+    p, r, f, s = precision_recall_fscore_support(labels, preds, labels=classes, zero_division=0)
+    return {
+        "accuracy": float((preds == labels).mean()),
+        "precision": float(p.mean()),
+        "recall": float(r.mean()),
+        "f1": float(f.mean()),
+        "auc": _auc(probs, labels),
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(names)
+        },
+        "confusion_matrix": confusion_matrix(labels, preds, labels=classes).tolist(),
+        "n": int(len(labels)),
+    }
+
+
+def _stack(items: Any) -> torch.Tensor:
+    if isinstance(items, (list, tuple)):
+        return torch.stack([torch.as_tensor(i).detach() for i in items])
+    return torch.as_tensor(items).detach()
+
+
+class ClassificationMetrics(Metric):
+    """Ignite metric over an epoch of logits and labels -> ``{prefix}accuracy/precision/recall/f1/auc[/loss]``.
+
+    Attach it under one of its own result names (``"val_auc"``, as a MONAI key metric): the results are flattened
+    into ``engine.state.metrics``. After each computation ``probs``, ``labels`` and ``report`` (the full
+    :func:`classification_report`) hold that epoch's values (gathered over ranks under DDP).
+
+    Args:
+        loss_fn: optional loss of (logits, labels), e.g. the training LDAM loss with its current DRW weights.
+        logits: the engine's predictions are logits (softmax applied here); False if they are probabilities.
+    """
+
+    def __init__(
+        self,
+        class_names: Sequence[str] | None = None,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        prefix: str = "val_",
+        logits: bool = True,
+        output_transform: Callable | None = None,
+    ) -> None:
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.loss_fn = loss_fn
+        self.prefix = prefix
+        self.logits = logits
+        self.probs: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+        self.report: dict[str, Any] | None = None
+        self.computed = 0  # how many reports so far (a consumer tells a new validation from an old one)
+        transform = output_transform if output_transform is not None else from_engine(["pred", "label"])
+        super().__init__(output_transform=transform, metrics_result_mode="flatten")
+
+    def reset(self) -> None:
+        self._outputs: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    def update(self, output: Sequence[Any]) -> None:
+        pred, label = output
+        pred = _stack(pred).float().cpu()
+        self._outputs.append(pred.reshape(pred.shape[0], -1))
+        self._targets.append(_stack(label).cpu().reshape(-1).long())
+
+    def compute(self) -> dict[str, float]:
+        if not self._outputs:
+            raise RuntimeError("ClassificationMetrics needs at least one batch before compute().")
+        outputs, targets = torch.cat(self._outputs), torch.cat(self._targets)
+        from ignite import distributed as idist
+
+        if idist.get_world_size() > 1:
+            outputs, targets = idist.all_gather(outputs), idist.all_gather(targets)
+        probs = torch.softmax(outputs, 1) if self.logits else outputs
+        self.probs, self.labels = probs.numpy(), targets.numpy()
+        self.report = classification_report(self.probs, self.labels, self.class_names)
+        self.computed += 1
+        result = {f"{self.prefix}{k}": self.report[k] for k in SUMMARY_METRICS}
+        if self.loss_fn is not None and self.logits:
+            with torch.no_grad():
+                self.report["loss"] = float(self.loss_fn(outputs, targets))
+            result[f"{self.prefix}loss"] = self.report["loss"]
+        return result
