@@ -1,0 +1,142 @@
+"""Multi-class segmentation report from a confusion matrix: MCC, per-class IoU / precision / recall / F1.
+
+MONAI's ConfusionMatrixMetric works per class one-vs-rest and has no multi-class MCC (Gorodkin's R_K, as
+scikit-learn's ``matthews_corrcoef``); here one K x K confusion matrix is accumulated over an epoch and everything
+is derived from it. :class:`SegmentationReport` is the Ignite metric (``val_mcc``, ``val_mean_iou``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ignite.engine import Engine
+from ignite.metrics import Metric
+
+from monai_pipelines.losses.mcc_loss import mcc_from_confusion
+
+__all__ = ["GLACIER_CLASSES", "SegmentationReport", "confusion_matrix", "segmentation_report"]
+
+GLACIER_CLASSES = ("background", "clean_ice", "debris", "lake")
+
+
+def _to_classes(pred: torch.Tensor | np.ndarray, num_classes: int) -> torch.Tensor:
+    """Class indices from logits/probabilities ((C, H, W) or (B, C, H, W) with C == num_classes) or indices."""
+    pred = torch.as_tensor(pred)
+    channel_dim = {3: 0, 4: 1}.get(pred.ndim)
+    if channel_dim is not None and num_classes > 1 and pred.shape[channel_dim] == num_classes:
+        return pred.argmax(dim=channel_dim)
+    return pred.long()
+
+
+def confusion_matrix(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) pixel counts, rows true class, columns predicted; labels outside [0, K) (e.g. nodata) are ignored.
+
+    ``pred`` may be class indices or logits/probabilities with a channel dimension (C, H, W) or (B, C, H, W).
+    """
+    p = _to_classes(pred, num_classes).reshape(-1).cpu()
+    t = torch.as_tensor(target).long().reshape(-1).cpu()
+    if p.numel() != t.numel():
+        raise ValueError(f"prediction and target sizes differ: {p.numel()} vs {t.numel()} pixels.")
+    valid = (t >= 0) & (t < num_classes)
+    counts = torch.bincount(t[valid] * num_classes + p[valid].clamp(0, num_classes - 1), minlength=num_classes**2)
+    return counts.reshape(num_classes, num_classes).numpy().astype(np.int64)
+
+
+def segmentation_report(confusion: np.ndarray, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """MCC, accuracy, per-class IoU/precision/recall/F1 (0 where undefined), their means and the matrix itself."""
+    c = np.asarray(confusion, dtype=np.float64)
+    names = list(class_names) if class_names is not None else [str(k) for k in range(len(c))]
+    tp = np.diag(c)
+    support, predicted = c.sum(1), c.sum(0)
+
+    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+    precision, recall = ratio(tp, predicted), ratio(tp, support)
+    iou = ratio(tp, support + predicted - tp)
+    f1 = ratio(2 * tp, support + predicted)
+    present = support > 0
+    report: dict[str, Any] = {
+        "mcc": float(mcc_from_confusion(torch.from_numpy(c))),
+        "accuracy": float(tp.sum() / max(c.sum(), 1.0)),
+        "mean_iou": float(iou[present].mean()) if present.any() else 0.0,
+        "mean_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {
+            n: {"iou": float(iou[k]), "precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
+                "support": int(support[k])}
+            for k, n in enumerate(names)
+        },
+        "confusion_matrix": c.astype(np.int64).tolist(),
+        "class_names": names,
+    }
+    return report
+
+
+class SegmentationReport(Metric):
+    """Ignite metric: accumulates the confusion matrix over an epoch; results flattened into ``engine.state.metrics``.
+
+    Attach it under the key metric's name (e.g. ``key_val_metric={"val_mcc": SegmentationReport(...)}``): it sets
+    ``{prefix}mcc``, ``{prefix}accuracy``, ``{prefix}mean_iou``, ``{prefix}mean_f1`` and ``{prefix}{iou,precision,
+    recall,f1}_{class}``; with ``output_dir`` it also writes the full report (confusion matrix included) to
+    ``output_dir/segmentation_report.json`` (latest epoch) and ``segmentation_reports.jsonl`` (one line per epoch).
+
+    Args:
+        output_transform: engine output -> (pred, label); the default reads MONAI's decollated or batched output.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 4,
+        class_names: Sequence[str] | None = GLACIER_CLASSES,
+        prefix: str = "val_",
+        output_dir: str | os.PathLike | None = None,
+        output_transform: Callable = lambda output: output,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.num_classes = int(num_classes)
+        self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        self.prefix = prefix
+        self.output_dir = None if output_dir is None else Path(output_dir)
+        self.last_report: dict[str, Any] | None = None
+        super().__init__(output_transform=output_transform, device=device, skip_unrolling=True)
+        self._metrics_result_mode = "flatten"
+
+    def reset(self) -> None:
+        self._confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def update(self, output: Any) -> None:
+        if isinstance(output, (list, tuple)) and output and isinstance(output[0], dict):  # decollated MONAI output
+            pairs = [(o["pred"], o["label"]) for o in output]
+        elif isinstance(output, dict):
+            pairs = [(output["pred"], output["label"])]
+        else:
+            preds, labels = output
+            pairs = list(zip(preds, labels)) if isinstance(preds, (list, tuple)) else [(preds, labels)]
+        for pred, label in pairs:
+            self._confusion += confusion_matrix(torch.as_tensor(pred).detach(), torch.as_tensor(label), self.num_classes)
+
+    def compute(self) -> dict[str, float]:
+        report = segmentation_report(self._confusion, self.class_names)
+        self.last_report = report
+        flat = {f"{self.prefix}{k}": report[k] for k in ("mcc", "accuracy", "mean_iou", "mean_f1")}
+        for name, stats in report["per_class"].items():
+            for stat in ("iou", "precision", "recall", "f1"):
+                flat[f"{self.prefix}{stat}_{name}"] = stats[stat]
+        return flat
+
+    def completed(self, engine: Engine, name: str) -> None:
+        super().completed(engine, name)
+        if self.output_dir is not None and self.last_report is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            record = {"epoch": int(getattr(engine.state, "epoch", 0)), **self.last_report}
+            tmp = self.output_dir / "segmentation_report.json.tmp"
+            tmp.write_text(json.dumps(record, indent=2))
+            os.replace(tmp, self.output_dir / "segmentation_report.json")
+            with open(self.output_dir / "segmentation_reports.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")

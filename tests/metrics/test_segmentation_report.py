@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ignite.engine import Engine
+from sklearn.metrics import confusion_matrix as sk_confusion
+from sklearn.metrics import f1_score, jaccard_score, matthews_corrcoef, precision_score, recall_score
+
+from monai_pipelines.metrics.segmentation_report import SegmentationReport, confusion_matrix, segmentation_report
+
+
+def _pair(seed: int):
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, 4, size=(3, 1, 10, 12))
+    pred = np.where(rng.random(target.shape) < 0.55, target, rng.integers(0, 4, size=target.shape))
+    return pred, target
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_report_matches_sklearn(seed):
+    pred, target = _pair(seed)
+    cm = confusion_matrix(pred, target, 4)
+    assert (cm == sk_confusion(target.ravel(), pred.ravel(), labels=range(4))).all()
+    report = segmentation_report(cm, ["bg", "ice", "debris", "lake"])
+    y, p = target.ravel(), pred.ravel()
+    assert report["mcc"] == pytest.approx(matthews_corrcoef(y, p), abs=1e-12)
+    for k, name in enumerate(["bg", "ice", "debris", "lake"]):
+        stats = report["per_class"][name]
+        assert stats["iou"] == pytest.approx(jaccard_score(y, p, labels=[k], average=None)[0])
+        assert stats["precision"] == pytest.approx(precision_score(y, p, labels=[k], average=None)[0])
+        assert stats["recall"] == pytest.approx(recall_score(y, p, labels=[k], average=None)[0])
+        assert stats["f1"] == pytest.approx(f1_score(y, p, labels=[k], average=None)[0])
+
+
+def test_logits_argmax_and_ignored_labels():
+    target = torch.tensor([[[0, 1], [2, 255]]])  # 255 = nodata
+    logits = torch.nn.functional.one_hot(torch.tensor([[0, 1], [3, 0]]), 4).permute(2, 0, 1).float()[None]
+    cm = confusion_matrix(logits, target[None], 4)
+    assert cm.sum() == 3 and cm[2, 3] == 1 and cm[0, 0] == 1 and cm[1, 1] == 1
+
+
+def test_ignite_metric_accumulates_per_epoch_and_writes_report(tmp_path):
+    batches = [_pair(1), _pair(2)]
+    metric = SegmentationReport(output_dir=tmp_path)
+    engine = Engine(lambda e, b: [{"pred": torch.as_tensor(p), "label": torch.as_tensor(t)} for p, t in zip(*b)])
+    metric.attach(engine, "val_mcc")
+    engine.run(batches, max_epochs=2)
+    pred = np.concatenate([b[0] for b in batches]).ravel()
+    target = np.concatenate([b[1] for b in batches]).ravel()
+    assert engine.state.metrics["val_mcc"] == pytest.approx(matthews_corrcoef(target, pred))
+    assert "val_iou_debris" in engine.state.metrics and "val_mean_iou" in engine.state.metrics
+    saved = json.loads((tmp_path / "segmentation_report.json").read_text())
+    assert saved["epoch"] == 2 and np.sum(saved["confusion_matrix"]) == pred.size
+    assert len((tmp_path / "segmentation_reports.jsonl").read_text().splitlines()) == 2
