@@ -6,3 +6,5 @@ from .manifest import build_manifest, datalist, ensure_manifest, load_manifest, 
 from .manifest import write_manifest
 from .pixel_balanced_sampler import GLACIER_TARGETS, PixelBalancedSampler, crop_window
 from .patch_dataset import BalancedPatchDataset
+from .paired_volumes import build_paired_manifest, paired_items
+from .slice_dataset import VolumeSliceDataset

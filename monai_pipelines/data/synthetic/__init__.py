@@ -2,3 +2,4 @@
 from .head_phantom import HeadPhantom, make_head_phantom, save_nifti, write_head_subject
 from .mr_signal import SEQUENCE_PARAMS, spin_echo_signal
 from .tissues import TISSUE_PROPERTIES, Tissue
+from .thorax_phantom import ThoraxPhantom, generate_thorax_phases, make_thorax_phantom
