@@ -23,6 +23,7 @@ MANIFEST_NAME = "manifest.json"
 # demo name -> "module:function"; the function takes the output folder and writes the files and MANIFEST_NAME.
 DEMO_DATASETS: dict[str, str] = {
     "head_mri_ct": "monai_pipelines.data.synthetic.head_dataset:generate_head_mri_ct",
+    "thorax_phases": "monai_pipelines.data.synthetic.thorax_phantom:generate_thorax_phases",
 }
 
 
