@@ -41,7 +41,7 @@ def compile_inputs(engine: Any, inputs: Any, targets: Any) -> tuple[Any, Any, tu
         return inputs, targets, None
     meta = None
     if isinstance(inputs, MetaTensor):
-        warnings.warn("Will convert to PyTorch Tensor if using compile, and casting back to MetaTensor afterwards.", stacklevel=2)
+        warnings.warn("compile: MetaTensor inputs go through the network as plain tensors.", stacklevel=2)
         meta = (inputs.meta, inputs.applied_operations)
         inputs = inputs.as_tensor()
     if isinstance(targets, MetaTensor):

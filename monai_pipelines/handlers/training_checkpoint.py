@@ -358,7 +358,8 @@ class TrainingCheckpoint:
         if not self.n_saved or self.n_saved < 1:
             return
         # files from later epochs (another run's leftovers) neither count nor get deleted
-        files = [(e, p) for e, p in _epoch_files(self.save_dir, self.prefix, self.extension, False) if e <= current_epoch]
+        files = _epoch_files(self.save_dir, self.prefix, self.extension, snapshots=False)
+        files = [(e, p) for e, p in files if e <= current_epoch]
         for _, p in files[self.n_saved :]:
             p.unlink(missing_ok=True)
 
@@ -417,10 +418,26 @@ class TrainingCheckpoint:
             logger.info("checkpoint epoch %d >= max_epochs %d: nothing left to train", epoch, max_epochs)
 
     # ------------------------------------------------------------------ state
+    def _workflows(self) -> dict[str, Any]:
+        """Engines whose MONAI ``best_metric``/``best_metric_epoch`` bookkeeping travels with the checkpoint."""
+        found = {"trainer": self._engine, "metric_engine": self.metric_engine}
+        return {k: e for k, e in found.items() if e is not None and hasattr(e.state, "best_metric_epoch")}
+
     def state_dict(self) -> dict[str, Any]:
-        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "key_metric": self.key_metric}
+        best = {
+            name: {"best_metric": _number_or_none(e.state.best_metric),
+                   "best_metric_epoch": int(e.state.best_metric_epoch)}
+            for name, e in self._workflows().items()
+        }
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "key_metric": self.key_metric,
+                "engine_best": best}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, engine in self._workflows().items():
+            saved = (state.get("engine_best") or {}).get(name)
+            if saved is not None and saved["best_metric"] is not None:
+                engine.state.best_metric = saved["best_metric"]
+                engine.state.best_metric_epoch = saved["best_metric_epoch"]
         if state.get("key_metric") != self.key_metric:
             logger.warning("checkpoint ranked by %r, now %r: best score reset", state.get("key_metric"),
                            self.key_metric)
@@ -428,3 +445,9 @@ class TrainingCheckpoint:
             return
         self.best_score = state.get("best_score")
         self.best_epoch = int(state.get("best_epoch", -1))
+
+
+def _number_or_none(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    return float(value) if isinstance(value, (int, float)) else None

@@ -43,7 +43,7 @@ def test_resume_equals_uninterrupted_run(resumed_and_straight):
     assert resumed.checkpoint.resumed_from.name == "checkpoint_epoch2.pt"
     assert sorted(resumed.trainer.draws) == [3, 4]  # epochs 1-2 were not rerun
     # RNG states: the next torch.rand after resuming is what the uninterrupted run drew
-    assert resumed.trainer.draws[3] == straight.trainer.draws[3] and resumed.trainer.draws[4] == straight.trainer.draws[4]
+    assert [resumed.trainer.draws[e] for e in (3, 4)] == [straight.trainer.draws[e] for e in (3, 4)]
     # network, optimizer (momentum), scheduler, engine counters: identical (shuffle + random augmentation included)
     assert _same_state(resumed.net.state_dict(), straight.net.state_dict())
     mom_a = [s["momentum_buffer"] for s in resumed.optimizer.state_dict()["state"].values()]
@@ -64,7 +64,8 @@ def test_checkpoint_content_and_loading(resumed_and_straight):
     newest = latest_checkpoint(ckpt_dir)
     assert newest == TrainingCheckpoint.latest_checkpoint(ckpt_dir) == ckpt_dir / "checkpoint_epoch4.pt"
     payload = torch.load(newest, weights_only=True)
-    assert {"network", "optimizer", "scheduler", "trainer", "history", "rng_state", "training_checkpoint"} <= set(payload)
+    expected = {"network", "optimizer", "scheduler", "trainer", "history", "rng_state", "training_checkpoint"}
+    assert expected <= set(payload)
     assert payload["trainer"]["iteration"] == 12 and len(payload["history"]["history"]) == 4
     assert isinstance(payload["rng_state"]["numpy"]["keys"], torch.Tensor)
     assert len(payload["rng_state"]["transforms"]) == 3  # Compose, RandGaussianNoised and its array transform
@@ -170,7 +171,8 @@ def test_corrupt_newest_falls_back_to_older(tmp_path, caplog):
     assert engine.state.iteration == 8
     assert (tmp_path / "checkpoint_epoch3.pt.corrupt").exists()
     for epoch in (2, 3, 4):  # epoch 3 rewritten by the rerun, all readable
-        assert torch.load(tmp_path / f"checkpoint_epoch{epoch}.pt", weights_only=True)["trainer"]["iteration"] == 2 * epoch
+        payload = torch.load(tmp_path / f"checkpoint_epoch{epoch}.pt", weights_only=True)
+        assert payload["trainer"]["iteration"] == 2 * epoch
 
 
 def test_sigkilled_run_resumes_and_finishes(tmp_path):
@@ -201,4 +203,50 @@ def test_sigkilled_run_resumes_and_finishes(tmp_path):
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [r["epoch"] for r in history] == list(range(1, 11))
     assert (out / "plots" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_epoch*.pt")) == ["checkpoint_epoch10.pt", "checkpoint_epoch9.pt"]
+    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_epoch*.pt")) == [f"checkpoint_epoch{e}.pt" for e in (10, 9)]
+
+
+def test_best_by_evaluator_metric_ignores_stale_validation(tmp_path):
+    from ignite.metrics import MeanSquaredError
+    from monai.handlers import ValidationHandler, from_engine
+
+    from monai_pipelines.engines import SupervisedEvaluator, SupervisedTrainer
+
+    def setup(epochs):
+        torch.manual_seed(0)
+        data = [{"image": torch.randn(2, 1, 6, 6), "label": torch.randn(2, 1, 6, 6)} for _ in range(2)]
+        net = torch.nn.Conv2d(1, 1, 3, padding=1)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        evaluator = SupervisedEvaluator(
+            device=torch.device("cpu"), val_data_loader=data, network=net,
+            key_val_metric={"val_mse": MeanSquaredError(output_transform=from_engine(["pred", "label"]))},
+            metric_cmp_fn=lambda cur, best: cur < best,
+        )
+        trainer = SupervisedTrainer(
+            device=torch.device("cpu"), max_epochs=epochs, train_data_loader=data, network=net, optimizer=opt,
+            loss_function=torch.nn.MSELoss(), train_handlers=[ValidationHandler(validator=evaluator, interval=2)],
+        )
+        written = []
+        handler = TrainingCheckpoint(tmp_path, {"network": net, "optimizer": opt, "trainer": trainer},
+                                     key_metric="val_mse", metric_engine=evaluator)
+        handler.attach(trainer)
+        record = lambda e: written.append(handler.best_epoch)  # noqa: E731
+        # registered at start, like the checkpoint's own epoch-end work, so it runs after it
+        trainer.add_event_handler(Events.STARTED, lambda e: e.add_event_handler(Events.EPOCH_COMPLETED, record))
+        return trainer, evaluator, handler, written
+
+    trainer, evaluator, handler, written = setup(4)
+    trainer.run()
+    assert written == [-1, 2, 2, 4]  # epochs 1 and 3 did not validate: no best from stale metrics
+    best = torch.load(tmp_path / "checkpoint_best.pt", weights_only=True)
+    assert best["training_checkpoint"]["best_score"] == pytest.approx(evaluator.state.metrics["val_mse"])
+    assert best["trainer"]["iteration"] == 8
+    assert (evaluator.state.best_metric_epoch, handler.best_epoch) == (4, 4)
+
+    trainer, evaluator, handler, _ = setup(6)  # resumed: best score and MONAI's best-metric bookkeeping restored
+    resumed: list = []
+    trainer.add_event_handler(
+        Events.STARTED, lambda e: resumed.append((handler.best_epoch, evaluator.state.best_metric_epoch))
+    )
+    trainer.run()
+    assert resumed == [(4, 4)]

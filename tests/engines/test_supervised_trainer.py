@@ -1,0 +1,141 @@
+"""Our SupervisedTrainer/Evaluator: amp really autocasts on CPU (MONAI's does not), same math, events and keys."""
+
+from __future__ import annotations
+
+import warnings
+
+import monai.engines
+import pytest
+import torch
+from monai.engines.utils import IterationEvents
+from monai.utils.enums import CommonKeys
+
+from monai_pipelines.engines import SupervisedEvaluator, SupervisedTrainer
+
+CPU = torch.device("cpu")
+
+
+def _net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1))
+
+
+def _data(n: int = 3):
+    g = torch.Generator().manual_seed(1)
+    return [
+        {"image": torch.randn(2, 1, 8, 8, generator=g), "label": torch.randn(2, 1, 8, 8, generator=g)} for _ in range(n)
+    ]
+
+
+def _trainer(cls, net, lr=0.05, **kwargs):
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    return cls(device=CPU, max_epochs=1, train_data_loader=_data(), network=net, optimizer=opt,
+               loss_function=torch.nn.MSELoss(), **kwargs)
+
+
+def _record_forward_dtype(net: torch.nn.Module) -> list[torch.dtype]:
+    dtypes: list[torch.dtype] = []
+    net[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    return dtypes
+
+
+def test_amp_autocasts_on_cpu_where_monai_stays_fp32():
+    ours, theirs = _net(), _net()
+    ours_dtypes, theirs_dtypes = _record_forward_dtype(ours), _record_forward_dtype(theirs)
+    outputs = []
+    trainer = _trainer(SupervisedTrainer, ours, amp=True)
+    trainer.add_event_handler(IterationEvents.MODEL_COMPLETED, lambda e: outputs.append(e.state.output))
+    trainer.run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MONAI warns that CUDA is unavailable, then silently runs fp32
+        _trainer(monai.engines.SupervisedTrainer, theirs, amp=True).run()
+    assert ours_dtypes == [torch.bfloat16] * 3
+    assert theirs_dtypes == [torch.float32] * 3
+    assert not trainer.scaler.is_enabled()  # bf16 needs no loss scaling
+    assert all(o[0][CommonKeys.PRED].dtype == torch.float32 for o in outputs)  # handed on in full precision
+    assert all(torch.isfinite(p).all() for p in ours.parameters())
+
+
+@pytest.mark.parametrize("accumulation_steps", [1, 2])
+def test_fp32_training_identical_to_monai(accumulation_steps):
+    ours, theirs = _net(), _net()
+    outs: dict[str, list] = {"ours": [], "theirs": []}
+    events: list = []
+    t1 = _trainer(SupervisedTrainer, ours, accumulation_steps=accumulation_steps)
+    t2 = _trainer(monai.engines.SupervisedTrainer, theirs, accumulation_steps=accumulation_steps)
+    for name, t in (("ours", t1), ("theirs", t2)):
+        t.add_event_handler(IterationEvents.MODEL_COMPLETED, lambda e, n=name: outs[n].append(e.state.output))
+    for ev in (IterationEvents.FORWARD_COMPLETED, IterationEvents.LOSS_COMPLETED,
+               IterationEvents.BACKWARD_COMPLETED, IterationEvents.MODEL_COMPLETED):
+        t1.add_event_handler(ev, lambda e, ev=ev: events.append(ev))
+    t1.run()
+    t2.run()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert events == [IterationEvents.FORWARD_COMPLETED, IterationEvents.LOSS_COMPLETED,
+                      IterationEvents.BACKWARD_COMPLETED, IterationEvents.MODEL_COMPLETED] * 3
+    # decollated outputs: same keys and values as MONAI's
+    assert [sorted(o[0]) for o in outs["ours"]] == [sorted(o[0]) for o in outs["theirs"]]
+    assert sorted(outs["ours"][0][0]) == sorted([CommonKeys.IMAGE, CommonKeys.LABEL, CommonKeys.PRED, CommonKeys.LOSS])
+    assert [o[0][CommonKeys.LOSS] for o in outs["ours"]] == [o[0][CommonKeys.LOSS] for o in outs["theirs"]]
+
+
+def test_gradient_clipping_bounds_the_norm():
+    norms = {}
+    for clip in (None, 0.05):
+        net = _net()
+        trainer = _trainer(SupervisedTrainer, net, grad_clip_norm=clip)
+        seen: list[float] = []
+        trainer.add_event_handler(
+            IterationEvents.MODEL_COMPLETED,
+            lambda e, net=net, seen=seen: seen.append(
+                float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in net.parameters()])))
+            ),
+        )
+        trainer.run()
+        norms[clip] = (seen, trainer.state.grad_norm)
+    unclipped, _ = norms[None]
+    clipped, pre_clip = norms[0.05]
+    assert min(unclipped) > 0.1
+    assert max(clipped) <= 0.05 * 1.0001
+    assert pre_clip is not None and pre_clip > 0.05  # the norm before clipping is reported
+
+
+def test_channels_last_inputs_and_network():
+    net = _net()
+    layouts: list[bool] = []
+    net[0].register_forward_pre_hook(
+        lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    _trainer(SupervisedTrainer, net, channels_last=True).run()
+    assert layouts == [True] * 3
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fp16_uses_an_active_grad_scaler():
+    net = _net()
+    dtypes = _record_forward_dtype(net)
+    trainer = _trainer(SupervisedTrainer, net, amp=True, amp_dtype="fp16")
+    trainer.run()
+    assert dtypes == [torch.float16] * 3 and trainer.scaler.is_enabled()
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_evaluator_amp_on_cpu_and_keys():
+    results = {}
+    for cls in (SupervisedEvaluator, monai.engines.SupervisedEvaluator):
+        net = _net()
+        dtypes = _record_forward_dtype(net)
+        evaluator = cls(device=CPU, val_data_loader=_data(2), network=net, amp=True)
+        outputs = []
+        evaluator.add_event_handler(IterationEvents.MODEL_COMPLETED, lambda e, o=outputs: o.append(e.state.output))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            evaluator.run()
+        results[cls] = (dtypes, outputs)
+    ours_dtypes, ours_out = results[SupervisedEvaluator]
+    theirs_dtypes, theirs_out = results[monai.engines.SupervisedEvaluator]
+    assert ours_dtypes == [torch.bfloat16] * 2 and theirs_dtypes == [torch.float32] * 2
+    assert sorted(ours_out[0][0]) == sorted(theirs_out[0][0]) == sorted(["image", "label", "pred"])
+    assert ours_out[0][0][CommonKeys.PRED].dtype == torch.float32
+    torch.testing.assert_close(ours_out[0][0]["pred"], theirs_out[0][0]["pred"], atol=0.05, rtol=0.05)
