@@ -8,3 +8,4 @@ from .pixel_balanced_sampler import GLACIER_TARGETS, PixelBalancedSampler, crop_
 from .patch_dataset import BalancedPatchDataset
 from .paired_volumes import build_paired_manifest, paired_items
 from .slice_dataset import VolumeSliceDataset
+from .brats import build_brats_manifest, ensure_brats_manifest, scan_brats
