@@ -24,6 +24,7 @@ MANIFEST_NAME = "manifest.json"
 DEMO_DATASETS: dict[str, str] = {
     "head_mri_ct": "monai_pipelines.data.synthetic.head_dataset:generate_head_mri_ct",
     "thorax_phases": "monai_pipelines.data.synthetic.thorax_phantom:generate_thorax_phases",
+    "glioma": "monai_pipelines.data.synthetic.glioma_phantom:generate_glioma",
 }
 
 
