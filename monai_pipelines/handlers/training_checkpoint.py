@@ -16,10 +16,11 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from monai.engines import Evaluator
 
 from monai_pipelines.handlers.rng_state import RNGState
 
-__all__ = ["TrainingCheckpoint", "atomic_save", "latest_checkpoint", "load_checkpoint", "TIME_BUDGET_STOPPED"]
+__all__ = ["TrainingCheckpoint", "atomic_save", "latest_checkpoint", "load_checkpoint", "evaluated_this_epoch"]
 
 #: ``engine.state`` attribute a time-budget stop sets: the run ended early, so no final model is written.
 TIME_BUDGET_STOPPED = "time_budget_stopped"
@@ -120,6 +121,12 @@ def _read(path: Path, map_location: Any) -> dict:
     return dict(payload)
 
 
+def evaluated_this_epoch(evaluator: Engine, trainer: Engine) -> bool:
+    """Whether ``evaluator.state.metrics`` belong to the trainer's current epoch (a MONAI Evaluator numbers its
+    run by the trainer's epoch; other engines are taken as fresh)."""
+    return not isinstance(evaluator, Evaluator) or evaluator.state.epoch == trainer.state.epoch
+
+
 def _state_of(obj: Any) -> Any:
     return _unwrap(obj).state_dict()
 
@@ -170,11 +177,13 @@ class TrainingCheckpoint:
     really completed (not when a time budget stopped it). Every write is atomic (temp file, fsync, rename).
 
     Its epoch-end work is registered when the run starts, i.e. after every handler attached at construction
-    (validation, history, LR schedules), so a checkpoint holds the state after the whole epoch.
+    (validation, history, LR schedules), so a checkpoint holds the state after the whole epoch. Resuming happens
+    in its STARTED handler: attach it before handlers that act at STARTED.
 
     Args:
         save_dict: name -> object with ``state_dict``/``load_state_dict``; the trainer is added as ``"trainer"``
-            when absent. RNG states and this handler's own state are added automatically.
+            when absent (a bundle config should leave it out: ``@trainer`` from its own handler is circular).
+            RNG states and this handler's own state are added automatically.
         key_metric: name in ``metric_engine.state.metrics`` (metric_engine defaults to the trainer; pass the
             evaluator, run by a ValidationHandler attached earlier); improvements write the best file.
         final_save_dict: what the final file holds (e.g. ``{"network": net}``); defaults to ``save_dict``.
@@ -335,7 +344,7 @@ class TrainingCheckpoint:
         if self.key_metric is None:
             return False
         source = self.metric_engine if self.metric_engine is not None else engine
-        if source is not engine and source.state.epoch != engine.state.epoch:
+        if source is not engine and not evaluated_this_epoch(source, engine):
             return False  # the evaluator did not run this epoch: its metrics are stale
         value = source.state.metrics.get(self.key_metric)
         if value is None:

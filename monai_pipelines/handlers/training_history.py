@@ -18,6 +18,8 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
+from monai_pipelines.handlers.training_checkpoint import evaluated_this_epoch
+
 __all__ = ["TrainingHistory"]
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class TrainingHistory:
         trainer_metrics: names in ``trainer.state.metrics`` to record (None: all).
         loss_output_transform: the loss from ``engine.state.output``; default ``from_engine(["loss"], first=True)``.
         optimizer: whose learning rates to record; default ``trainer.optimizer``.
+        output_keys: more scalars of ``engine.state.output`` averaged per epoch as ``train_{key}``
+            (e.g. a GAN's ``g_loss``, ``d_loss``).
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class TrainingHistory:
         loss_output_transform: Callable[[Any], Any] | None = None,
         optimizer: torch.optim.Optimizer | None = None,
         plot_every: int = 1,
+        output_keys: Sequence[str] = (),
     ) -> None:
         self.output_dir = Path(output_dir)
         self.trainer_metrics = None if trainer_metrics is None else list(trainer_metrics)
@@ -91,9 +96,10 @@ class TrainingHistory:
         self.loss_output_transform = loss_output_transform or from_engine(["loss"], first=True)
         self.optimizer = optimizer
         self.plot_every = max(int(plot_every), 1)
+        self.output_keys = list(output_keys)
+        self._extra = {k: from_engine([k], first=True) for k in self.output_keys if k != "loss"}
         self.history: list[dict[str, Any]] = []
-        self._loss_sum = 0.0
-        self._loss_count = 0
+        self._sums: dict[str, list[float]] = {}
         self._epoch_start = time.perf_counter()
 
     @property
@@ -110,29 +116,31 @@ class TrainingHistory:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
 
     def _on_epoch_started(self, engine: Engine) -> None:
-        self._loss_sum, self._loss_count = 0.0, 0
+        self._sums = {}
         self._epoch_start = time.perf_counter()
 
     def _on_iteration_completed(self, engine: Engine) -> None:
-        try:
-            loss = _number(self.loss_output_transform(engine.state.output))
-        except (KeyError, IndexError, TypeError):
-            return
-        if isinstance(loss, float):
-            self._loss_sum += loss
-            self._loss_count += 1
+        for name, transform in (("train_loss", self.loss_output_transform), *self._extra.items()):
+            try:
+                value = _number(transform(engine.state.output))
+            except (KeyError, IndexError, TypeError):
+                continue
+            if isinstance(value, float):
+                total = self._sums.setdefault(name if name == "train_loss" else f"train_{name}", [0.0, 0])
+                total[0] += value
+                total[1] += 1
 
     def _row(self, engine: Engine) -> dict[str, Any]:
         row: dict[str, Any] = {"epoch": int(engine.state.epoch)}
-        if self._loss_count:
-            row["train_loss"] = self._loss_sum / self._loss_count
+        for name, (total, count) in self._sums.items():
+            row[name] = total / count
         for name, value in engine.state.metrics.items():
             if self.trainer_metrics is None or name in self.trainer_metrics:
                 number = _number(value)
                 if number is not None:
                     row[name] = number
         evaluator = self.evaluator
-        if evaluator is not None and evaluator.state.epoch == engine.state.epoch:  # ran this epoch
+        if evaluator is not None and evaluated_this_epoch(evaluator, engine):
             for name, value in evaluator.state.metrics.items():
                 number = _number(value)
                 if number is not None:

@@ -76,3 +76,18 @@ def test_state_dict_continues_history(tmp_path):
     trainer2.load_state_dict({"epoch": 3, "epoch_length": 3, "max_epochs": 4})
     trainer2.run()
     assert [r["epoch"] for r in second.history] == [1, 2, 3, 4]
+
+
+def test_extra_output_scalars_for_gan_trainers(tmp_path):
+    from ignite.engine import Engine
+
+    # a GAN-style engine without decollation: output is one dict of scalars
+    engine = Engine(lambda e, b: {"loss": float(b), "g_loss": float(b), "d_loss": 10.0 * b})
+    history = TrainingHistory(tmp_path, output_keys=("g_loss", "d_loss", "missing"), plot_every=2)
+    history.attach(engine)
+    engine.run([1, 2, 3], max_epochs=2)
+    assert [sorted(r) for r in history.history] == [["epoch", "epoch_time", "train_d_loss", "train_g_loss",
+                                                     "train_loss"]] * 2
+    assert history.history[1]["train_d_loss"] == pytest.approx(20.0)
+    assert history.history[1]["train_g_loss"] == pytest.approx(2.0) == history.history[1]["train_loss"]
+    assert (tmp_path / "training_curves.png").exists()
