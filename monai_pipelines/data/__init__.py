@@ -9,3 +9,5 @@ from .patch_dataset import BalancedPatchDataset
 from .paired_volumes import build_paired_manifest, paired_items
 from .slice_dataset import VolumeSliceDataset
 from .brats import build_brats_manifest, ensure_brats_manifest, scan_brats
+from .geotiff import LoadGeoTIFFd, read_geotiff, save_overlay_png, write_mask_geotiff
+from .hkh import HKH_BANDS, build_hkh_manifest

@@ -23,8 +23,11 @@ MANIFEST_NAME = "manifest.json"
 # demo name -> "module:function"; the function takes the output folder and writes the files and MANIFEST_NAME.
 DEMO_DATASETS: dict[str, str] = {
     "head_mri_ct": "monai_pipelines.data.synthetic.head_dataset:generate_head_mri_ct",
+    "ixi_phantom_baseline": "monai_pipelines.data.synthetic.ixi_phantom:generate_ixi_phantom_baseline",
+    "ixi_phantom_n4": "monai_pipelines.data.synthetic.ixi_phantom:generate_ixi_phantom_n4",
     "thorax_phases": "monai_pipelines.data.synthetic.thorax_phantom:generate_thorax_phases",
     "glioma": "monai_pipelines.data.synthetic.glioma_phantom:generate_glioma",
+    "glacier_tiles": "monai_pipelines.data.synthetic.glacier_tiles:generate_glacier_tiles",
 }
 
 

@@ -4,3 +4,4 @@ from .mr_signal import SEQUENCE_PARAMS, spin_echo_signal
 from .tissues import TISSUE_PROPERTIES, Tissue
 from .thorax_phantom import ThoraxPhantom, generate_thorax_phases, make_thorax_phantom
 from .glioma_phantom import GliomaPhantom, generate_glioma, make_glioma_phantom
+from .glacier_tiles import generate_glacier_tiles, glacier_tile

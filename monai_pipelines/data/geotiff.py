@@ -1,0 +1,192 @@
+"""Multi-band GeoTIFF tiles: read with band names, select bands by name, write masks with the input's
+georeferencing, colour PNG overlays, and a MONAI dictionary loader (``LoadGeoTIFFd``).
+
+MONAI's readers (ITK, NiBabel, PIL) drop GeoTIFF band descriptions, CRS and geotransform; rasterio keeps them.
+HKH slices (``.npy``, H x W x C, no band names) are read too, with their band names given by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from monai.config import KeysCollection
+from monai.transforms import MapTransform
+from monai.utils import optional_import
+
+from monai_pipelines.utils.enums import Keys
+
+rasterio, _ = optional_import("rasterio")
+
+__all__ = [
+    "CLASS_COLOURS",
+    "LoadGeoTIFFd",
+    "LoadGeoTIFFD",
+    "LoadGeoTIFFDict",
+    "band_indices",
+    "labels_from_channels",
+    "read_geotiff",
+    "save_overlay_png",
+    "write_mask_geotiff",
+]
+
+# background (transparent in overlays), clean ice, debris, lake
+CLASS_COLOURS = np.array([[0, 0, 0], [80, 200, 255], [170, 110, 60], [20, 40, 200]], dtype=np.uint8)
+
+
+def band_indices(available: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    """Indices of ``wanted`` band names in ``available`` (case-insensitive); ValueError naming the missing ones."""
+    lookup = {str(n).lower(): i for i, n in enumerate(available)}
+    missing = [w for w in wanted if str(w).lower() not in lookup]
+    if missing:
+        raise ValueError(f"bands {missing} not found; available: {list(available)}.")
+    return [lookup[str(w).lower()] for w in wanted]
+
+
+def read_geotiff(
+    path: str | os.PathLike, bands: Sequence[str] | None = None, band_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """(C, H, W) float32 array and ``{"band_names", "transform", "crs", "path"}``.
+
+    Args:
+        bands: band names to keep, in this order (None: all).
+        band_names: names to use when the file has none (``.npy`` slices, GeoTIFFs without descriptions).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found.")
+    if path.suffix.lower() == ".npy":
+        data = np.load(path)
+        if data.ndim == 2:
+            data = data[None]
+        elif data.ndim == 3:
+            data = np.moveaxis(data, -1, 0)  # HKH slices are H x W x C
+        else:
+            raise ValueError(f"{path}: expected an H x W or H x W x C array, got shape {data.shape}.")
+        meta: dict[str, Any] = {"transform": None, "crs": None}
+        names = list(band_names) if band_names is not None else [f"band_{i + 1}" for i in range(len(data))]
+    else:
+        try:
+            with rasterio.open(path) as src:
+                data = src.read()
+                meta = {"transform": src.transform, "crs": src.crs}
+                names = [d if d else None for d in src.descriptions]
+        except rasterio.errors.RasterioIOError as err:
+            raise ValueError(f"{path}: not a readable GeoTIFF ({err}).") from err
+        if any(n is None for n in names):
+            names = list(band_names) if band_names is not None else [f"band_{i + 1}" for i in range(len(data))]
+    if len(names) != len(data):
+        raise ValueError(f"{path}: {len(data)} bands but {len(names)} band names.")
+    data = data.astype(np.float32, copy=False)
+    if not np.isfinite(data).all():
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    if bands is not None:
+        idx = band_indices(names, bands)
+        data, names = data[idx], [names[i] for i in idx]
+    meta.update(band_names=list(names), path=str(path))
+    return data, meta
+
+
+def labels_from_channels(mask: np.ndarray, channel_classes: Sequence[int] = (1, 2)) -> np.ndarray:
+    """(H, W) class map from a multi-channel H x W x K mask: class ``channel_classes[k]`` where channel k is set
+    (later channels win on overlap), 0 elsewhere. HKH slices: channel 0 clean ice, 1 debris (the third is unused)."""
+    mask = np.asarray(mask)
+    out = np.zeros(mask.shape[:2], dtype=np.uint8)
+    for k, cls in enumerate(channel_classes):
+        if k < mask.shape[-1]:
+            out[mask[..., k] > 0] = cls
+    return out
+
+
+def _read_label(path: str | os.PathLike, channel_classes: Sequence[int]) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: label file not found.")
+    if path.suffix.lower() == ".npy":
+        mask = np.load(path)
+        return (labels_from_channels(mask, channel_classes) if mask.ndim == 3 else mask.astype(np.uint8))[None]
+    with rasterio.open(path) as src:
+        return src.read(1).astype(np.uint8)[None]
+
+
+def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os.PathLike) -> Path:
+    """Write an (H, W) uint8 class map as a single-band GeoTIFF with ``like``'s transform and CRS and a colour map."""
+    mask = np.asarray(mask).squeeze()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(like) as ref:
+        if (ref.height, ref.width) != mask.shape:
+            raise ValueError(f"{path}: mask shape {mask.shape} differs from {like} ({ref.height}, {ref.width}).")
+        profile = {"driver": "GTiff", "height": ref.height, "width": ref.width, "count": 1, "dtype": "uint8",
+                   "crs": ref.crs, "transform": ref.transform, "compress": "deflate"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(mask.astype(np.uint8), 1)
+        dst.write_colormap(1, {k: (*map(int, c), 255) for k, c in enumerate(CLASS_COLOURS)})
+        dst.set_band_description(1, "class")
+    return path
+
+
+def save_overlay_png(
+    image: np.ndarray, mask: np.ndarray, path: str | os.PathLike, alpha: float = 0.5, rgb: Sequence[int] = (2, 1, 0)
+) -> Path:
+    """PNG of the image (bands ``rgb`` of a (C, H, W) array, 2-98 percentile stretch) with class colours blended in."""
+    from PIL import Image
+
+    image = np.asarray(image, dtype=np.float32)
+    bands = [image[min(b, len(image) - 1)] for b in rgb]
+    base = np.stack(bands, -1)
+    lo, hi = np.percentile(base, 2), np.percentile(base, 98)
+    base = np.clip((base - lo) / max(hi - lo, 1e-6), 0, 1) * 255
+    mask = np.asarray(mask).squeeze().astype(np.int64)
+    colours = CLASS_COLOURS[np.clip(mask, 0, len(CLASS_COLOURS) - 1)].astype(np.float32)
+    blend = np.where((mask > 0)[..., None], (1 - alpha) * base + alpha * colours, base)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(blend.round().astype(np.uint8)).save(path)
+    return path
+
+
+class LoadGeoTIFFd(MapTransform):
+    """Load ``image`` (GeoTIFF or ``.npy``) with band selection by name, and ``label`` (mask GeoTIFF or HKH ``.npy``).
+
+    Adds ``band_names`` and ``image_path`` (the source, for writing outputs with its georeferencing).
+
+    Args:
+        bands: band names to keep, in order (None: all).
+        band_names: names for files that carry none (HKH ``.npy`` slices: ``monai_pipelines.data.hkh.HKH_BANDS``).
+        channel_classes: class of each channel of multi-channel ``.npy`` masks.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = (Keys.IMAGE, Keys.LABEL),
+        bands: Sequence[str] | None = None,
+        band_names: Sequence[str] | None = None,
+        channel_classes: Sequence[int] = (1, 2),
+        image_key: str = Keys.IMAGE,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.bands = None if bands is None else list(bands)
+        self.band_names = None if band_names is None else list(band_names)
+        self.channel_classes = tuple(channel_classes)
+        self.image_key = str(image_key)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            if not isinstance(d[key], (str, os.PathLike)):
+                continue  # already loaded
+            if str(key) == self.image_key:
+                d["image_path"] = str(d[key])
+                d[key], meta = read_geotiff(d[key], self.bands, self.band_names)
+                d["band_names"] = meta["band_names"]
+            else:
+                d[key] = _read_label(d[key], self.channel_classes)
+        return d
+
+
+LoadGeoTIFFD = LoadGeoTIFFDict = LoadGeoTIFFd
