@@ -5,8 +5,9 @@ MONAI's MetricsSaver writes flat metric files and no plots; this writes the seed
 ``plots/{confusion_matrix,roc_curve,pr_curve,loss_curve,learning_curves}_epoch_X.png`` every validation and the same
 names without suffix at the end, ``predictions/val_{probs,preds,labels}.npy`` and ``metrics/metrics.json`` (final
 metrics, last-epoch metrics, full per-epoch history, loss summary) plus ``metrics/history.csv``.
-"Final" is the selected epoch: the best of an :class:`EarlyStopping` handler (AUC, then F1) when one is given, else
-the last validated epoch, so the final figures describe the model in the best checkpoint.
+"Final" is the selected epoch: the latest epoch at which the evaluator metric ``selection_key`` rose (the improvement
+count of :class:`EarlyStopping`: AUC, then F1), else the last validated epoch, so the final figures describe the model
+in the best checkpoint (a TrainingCheckpoint with ``key_metric=selection_key, key_metric_mode="max"``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class ClassificationReportWriter:
         output_dir: the run folder (``plots/``, ``predictions/``, ``metrics/`` are created in it).
         metric: the evaluator's ClassificationMetrics (its ``report``/``probs``/``labels`` of the latest validation).
         history: TrainingHistory whose rows (train loss, val metrics, lr) feed the curves and ``metrics.json``.
-        selection: EarlyStopping whose ``best_epoch`` picks the final epoch; None: the last validated epoch.
+        selection_key: evaluator metric that rises when the selection criterion improves; None or absent: the
+            last validated epoch is final.
         per_epoch_plots: write the ``*_epoch_X.png`` plots every ``plot_every`` validations (final ones always).
     """
 
@@ -85,7 +87,7 @@ class ClassificationReportWriter:
         output_dir: str | os.PathLike,
         metric: ClassificationMetrics,
         history: Any | None = None,
-        selection: Any | None = None,
+        selection_key: str | None = "val_selection",
         class_names: Sequence[str] | None = None,
         per_epoch_plots: bool = True,
         plot_every: int = 1,
@@ -93,7 +95,8 @@ class ClassificationReportWriter:
         self.output_dir = Path(output_dir)
         self.metric = metric
         self.history = history
-        self.selection = selection
+        self.selection_key = selection_key
+        self._best_selection: float | None = None
         self.class_names = list(class_names) if class_names is not None else metric.class_names
         self.per_epoch_plots = per_epoch_plots
         self.plot_every = max(int(plot_every), 1)
@@ -124,11 +127,13 @@ class ClassificationReportWriter:
         record = {"epoch": epoch, "report": _clean(report), "probs": self.metric.probs.tolist(),
                   "labels": self.metric.labels.tolist()}
         self.last = record
-        best_epoch = getattr(self.selection, "best_epoch", None) if self.selection is not None else epoch
-        if best_epoch == epoch:
-            self.best = record
         self.rows = [r for r in self.rows if r["epoch"] < epoch] + [self._row(engine, report)]
         row = self.rows[-1]
+        selection = row.get(self.selection_key) if self.selection_key else None
+        if not isinstance(selection, (int, float)):
+            self.best = record
+        elif self._best_selection is None or selection > self._best_selection:
+            self.best, self._best_selection = record, float(selection)
         logger.info(f"epoch {epoch}: " + " ".join(
             f"{k} {v:.6f}" for k, v in row.items() if k != "epoch" and isinstance(v, float)))
         if _rank() != 0:
@@ -183,18 +188,19 @@ class ClassificationReportWriter:
         np.save(folder / "val_labels.npy", np.asarray(record["labels"], dtype=np.int64))
 
     def write_metrics(self, engine: Engine | None = None, completed: bool = False) -> Path:
-        selection = None if self.selection is None else list(getattr(self.selection, "score_names", []))
+        by = self.selection_key if self._best_selection is not None else "last epoch"
         document = {
             "final": None if self.best is None else {"epoch": self.best["epoch"], **self.best["report"]},
             "last": None if self.last is None else {"epoch": self.last["epoch"], **self.last["report"]},
-            "selection": {"by": selection or "last epoch", "best_epoch": None if self.best is None else self.best["epoch"]},
+            "selection": {"by": by, "best_epoch": None if self.best is None else self.best["epoch"]},
             "class_names": self.class_names,
             "history": self.rows,
             "loss_summary": loss_summary(self.rows, ("train_loss", f"{self.metric.prefix}loss")),
             "epochs_run": None if engine is None else int(engine.state.epoch),
             "max_epochs": None if engine is None else engine.state.max_epochs,
             "completed": completed,
-            "stopped_early": bool(getattr(self.selection, "stopped_epoch", 0)),
+            "stopped_early": bool(completed and engine is not None and engine.state.max_epochs is not None
+                                  and engine.state.epoch < engine.state.max_epochs),
         }
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.metrics_path.with_name(f".metrics.json.{os.getpid()}.tmp")
@@ -214,8 +220,29 @@ class ClassificationReportWriter:
             writer.writerows(_clean(self.rows))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "best": self.best, "last": self.last}
+        return {"rows": self.rows, "best": self.best, "last": self.last, "best_selection": self._best_selection}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rows = [dict(r) for r in state.get("rows", [])]
         self.best, self.last = state.get("best"), state.get("last")
+        self._best_selection = state.get("best_selection")
+
+    @staticmethod
+    def export(metric: ClassificationMetrics, output_dir: str | os.PathLike, name: str = "val") -> Path:
+        """Write the metric's latest report (``{name}_metrics.json``), predictions and CM/ROC/PR plots (evaluation)."""
+        if metric.report is None:
+            raise ValueError("no evaluation ran: nothing to export.")
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        probs, labels = metric.probs, metric.labels
+        np.save(out / f"{name}_probs.npy", probs.astype(np.float32))
+        np.save(out / f"{name}_preds.npy", probs.argmax(1).astype(np.int64))
+        np.save(out / f"{name}_labels.npy", labels.astype(np.int64))
+        names = metric.class_names
+        plot_confusion_matrix(metric.report["confusion_matrix"], out / f"{name}_confusion_matrix.png", names)
+        plot_roc_curve(probs, labels, out / f"{name}_roc_curve.png", names)
+        plot_pr_curve(probs, labels, out / f"{name}_pr_curve.png", names)
+        path = out / f"{name}_metrics.json"
+        path.write_text(json.dumps(_clean({"class_names": names, **metric.report}), indent=1))
+        logger.info(f"{name}: " + " ".join(f"{k} {metric.report[k]:.4f}" for k in SUMMARY_METRICS) + f" -> {path}")
+        return path

@@ -29,11 +29,12 @@ def _run(tmp_path, epochs=3, selection=True):
 
     metric = ClassificationMetrics(["LGG", "HGG"], loss_fn=torch.nn.CrossEntropyLoss())
     metric.attach(evaluator, "val_auc")
-    stopper = EarlyStopping(trainer, patience=5, min_epochs=1, evaluator=evaluator) if selection else None
+    if selection:
+        EarlyStopping(trainer, patience=5, min_epochs=1, evaluator=evaluator)  # publishes val_selection
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run(batches()))
     history = TrainingHistory(tmp_path / "metrics", evaluator=evaluator, plot_name=None)
     history.attach(trainer)
-    writer = ClassificationReportWriter(tmp_path, metric, history=history, selection=stopper)
+    writer = ClassificationReportWriter(tmp_path, metric, history=history, selection_key="val_selection")
     writer.attach(trainer)
     trainer.run([0, 1], max_epochs=epochs)
     return writer
@@ -53,7 +54,7 @@ def test_run_structure_and_final_is_best_epoch(tmp_path):
     assert doc["final"]["epoch"] == 2 and doc["final"]["auc"] == 1.0 and doc["final"]["accuracy"] == 1.0
     assert doc["last"]["epoch"] == 3 and doc["last"]["auc"] == pytest.approx(2 / 3)
     assert doc["final"]["per_class"]["HGG"]["support"] == 3
-    assert doc["selection"] == {"by": ["val_auc", "val_f1"], "best_epoch": 2}
+    assert doc["selection"] == {"by": "val_selection", "best_epoch": 2} and doc["stopped_early"] is False
     assert [r["epoch"] for r in doc["history"]] == [1, 2, 3]
     assert [r["train_loss"] for r in doc["history"]] == pytest.approx([1.0, 0.5, 1 / 3])
     assert doc["loss_summary"]["train_loss"]["min"] == pytest.approx(1 / 3)
@@ -64,6 +65,10 @@ def test_run_structure_and_final_is_best_epoch(tmp_path):
     other = ClassificationReportWriter(tmp_path, writer.metric)
     other.load_state_dict(state)
     assert other.best["epoch"] == 2 and len(other.rows) == 3
+    exported = ClassificationReportWriter.export(writer.metric, tmp_path / "evaluation", "test")
+    assert json.loads(exported.read_text())["auc"] == pytest.approx(2 / 3)  # the metric's latest (epoch 3) report
+    assert (tmp_path / "evaluation" / "test_roc_curve.png").is_file()
+    assert np.load(tmp_path / "evaluation" / "test_labels.npy").tolist() == LABELS.tolist()
 
 
 def test_without_selection_final_is_last_epoch(tmp_path):
