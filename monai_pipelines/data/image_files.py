@@ -1,0 +1,33 @@
+"""Turn an inference input (one image file or a folder of them) into a datalist."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".nrrd", ".tif", ".tiff")
+
+
+def image_datalist(input_path: str | os.PathLike, key: str = "image", label_path: str | os.PathLike | None = None) -> list[dict]:
+    """``[{key: file}]`` for a file, or one item per image file (sorted) in a folder.
+
+    ``label_path`` (a file, or a folder holding files of the same names) adds a ``label`` to each item
+    when it exists, e.g. the true CT for an error map.
+    """
+    path = Path(input_path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+        if not files:
+            raise FileNotFoundError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder.")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise FileNotFoundError(f"{path}: no such file or folder.")
+    items = [{key: str(f)} for f in files]
+    if label_path is not None:
+        label = Path(label_path)
+        for item, f in zip(items, files):
+            candidate = label / f.name if label.is_dir() else label
+            if candidate.is_file():
+                item["label"] = str(candidate)
+    return items
