@@ -1,0 +1,317 @@
+"""Phase 1 of the MM-GAN study: IXI T1/T2/PD volumes -> registered (optionally N4-corrected) 3-channel axial slices.
+
+Per subject (``IXI###-Site-####-{T1,T2,PD}.nii.gz``): T1 is rigidly registered onto the T2 grid (ITK, mutual
+information; T2 and PD come from one dual-echo acquisition and share it, PD is only resampled if its grid differs),
+optionally N4-corrected inside a head (or given brain) mask, normalised per sequence to [0, 1] by the 99.5th
+percentile inside the mask, cut into axial slices with enough foreground, padded square and resized, and saved as
+``{split}/{subject}_{slice:03d}.npy`` of shape (3, size, size), channels T1, T2, PD. Subjects are split into
+train/val/test (seeded, by subject) and listed in ``manifest.json`` (``val`` holds fold 0 of the pool).
+Finished subjects are recorded in ``.done/`` and skipped when the command runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.transforms import Resize, SpatialPad
+from scipy import ndimage
+
+from monai_pipelines.data.folds import assign_folds, split_subjects
+from monai_pipelines.data.manifest import build_manifest, write_manifest
+
+__all__ = [
+    "IXI_SEQUENCES",
+    "IXIPrepareReport",
+    "find_ixi_subjects",
+    "head_mask",
+    "normalise_percentile",
+    "prepare_ixi",
+    "register_subject",
+    "slice_size",
+    "slice_volume",
+]
+
+logger = logging.getLogger("monai_pipelines")
+
+IXI_SEQUENCES: tuple[str, ...] = ("T1", "T2", "PD")
+REFERENCE = "T2"
+SPLIT_DIRS = {"training": "train", "validation": "val", "test": "test"}
+_IXI_FILE = re.compile(r"^(?P<subject>IXI\d+-[A-Za-z]+-\d+)-(?P<seq>T1|T2|PD)\.nii(\.gz)?$")
+_DONE = ".done"
+
+
+@dataclass
+class IXIPrepareReport:
+    """What one ``prepare_ixi`` call did."""
+
+    prepared: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    incomplete: dict[str, list[str]] = field(default_factory=dict)
+    slices: int = 0
+    manifest: str = ""
+
+
+def find_ixi_subjects(raw_dir: str | os.PathLike) -> tuple[dict[str, dict[str, Path]], dict[str, list[str]]]:
+    """Subjects with all three sequences ``{subject: {"T1": path, ...}}``, and the others with what they lack."""
+    raw = Path(raw_dir)
+    if not raw.is_dir():
+        raise FileNotFoundError(f"{raw}: IXI raw folder not found.")
+    found: dict[str, dict[str, Path]] = {}
+    for path in sorted(raw.iterdir()):
+        match = _IXI_FILE.match(path.name)
+        if match:
+            found.setdefault(match["subject"], {})[match["seq"]] = path
+    if not found:
+        raise FileNotFoundError(f"{raw}: no IXI volumes named IXI###-Site-####-{{T1,T2,PD}}.nii.gz.")
+    complete = {s: f for s, f in found.items() if set(f) == set(IXI_SEQUENCES)}
+    incomplete = {s: [q for q in IXI_SEQUENCES if q not in f] for s, f in found.items() if s not in complete}
+    return complete, incomplete
+
+
+def head_mask(image: np.ndarray) -> np.ndarray:
+    """Foreground mask of an MR volume: Otsu threshold, largest component, holes filled (per axial slice too)."""
+    from skimage.filters import threshold_otsu
+
+    data = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    positive = data[data > 0]
+    if positive.size == 0:
+        raise ValueError("the image is empty (no positive voxel), no foreground mask can be drawn.")
+    mask = data > threshold_otsu(positive) * 0.5
+    labels, n = ndimage.label(mask)
+    if n > 1:
+        sizes = ndimage.sum(mask, labels, index=range(1, n + 1))
+        mask = labels == (int(np.argmax(sizes)) + 1)
+    mask = ndimage.binary_closing(mask, iterations=2)
+    mask = ndimage.binary_fill_holes(mask)
+    for z in range(mask.shape[2]):
+        mask[:, :, z] = ndimage.binary_fill_holes(mask[:, :, z])
+    return mask
+
+
+def normalise_percentile(image: np.ndarray, mask: np.ndarray, percentile: float = 99.5) -> np.ndarray:
+    """Scale to [0, 1]: 0 stays 0, the ``percentile`` inside ``mask`` maps to 1, values above are clipped."""
+    inside = image[mask > 0]
+    if inside.size == 0:
+        raise ValueError("the foreground mask is empty, the image cannot be normalised.")
+    top = float(np.percentile(inside, percentile))
+    if top <= 0:
+        raise ValueError("the image has no positive intensity inside the foreground mask.")
+    return np.clip(image / top, 0.0, 1.0).astype(np.float32)
+
+
+def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.get_fdata(dtype=np.float32))
+    except Exception as e:  # nibabel raises many kinds
+        raise ValueError(f"{path}: cannot be read as NIfTI ({e}).") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"{path}: expected a 3D volume, got shape {data.shape}.")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: contains NaN or Inf values.")
+    return data, img.affine
+
+
+def _brainmask_path(path: Path) -> Path | None:
+    candidate = path.with_name(path.name.replace(".nii", "-brainmask.nii"))
+    return candidate if candidate.is_file() else None
+
+
+def register_subject(
+    files: Mapping[str, Path],
+    reference: str = REFERENCE,
+    n4: bool = False,
+    n4_shrink_factor: int = 4,
+    n4_iterations: Sequence[int] = (50, 50, 30),
+    registration_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """All sequences of one subject on the ``reference`` grid, optionally N4-corrected.
+
+    Other sequences are rigidly registered onto the reference by mutual information, except a sequence on the
+    reference grid already (IXI's PD shares T2's dual-echo acquisition). The mask is the reference's
+    ``-brainmask`` file when present, else :func:`head_mask` of the reference.
+
+    Returns:
+        (images on the reference grid, reference affine, foreground mask)
+    """
+    from monai_pipelines.transforms import n4_bias_field_correction, rigid_register
+
+    fixed, fixed_affine = _load(files[reference])
+    mask_file = _brainmask_path(files[reference])
+    mask = (_load(mask_file)[0] > 0) if mask_file is not None else head_mask(fixed)
+    if mask.shape != fixed.shape:
+        raise ValueError(f"{mask_file}: mask shape {mask.shape} differs from its image {fixed.shape}.")
+    spacing = tuple(float(s) for s in np.sqrt((fixed_affine[:3, :3] ** 2).sum(0)))
+    images = {reference: fixed}
+    for seq, path in files.items():
+        if seq == reference:
+            continue
+        moving, moving_affine = _load(path)
+        same_grid = moving.shape == fixed.shape and np.allclose(moving_affine, fixed_affine, atol=1e-3)
+        if same_grid and seq != "T1":
+            images[seq] = moving
+            continue
+        result = rigid_register(moving, fixed, moving_affine, fixed_affine, **dict(registration_kwargs or {}))
+        images[seq] = np.asarray(result.image, dtype=np.float32)
+    if n4:
+        for seq in images:
+            corrected = n4_bias_field_correction(
+                images[seq], mask, spacing=spacing, shrink_factor=n4_shrink_factor, iterations=list(n4_iterations)
+            )
+            images[seq] = np.asarray(corrected, dtype=np.float32)
+    return images, fixed_affine, mask
+
+
+def _axial(volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Reorient to RAS so that the last axis is inferior -> superior (axial slices along it)."""
+    ornt = nib.orientations.io_orientation(affine)
+    transform = nib.orientations.ornt_transform(ornt, nib.orientations.axcodes2ornt("RAS"))
+    return nib.orientations.apply_orientation(volume, transform)
+
+
+def slice_volume(
+    channels: np.ndarray, mask: np.ndarray, size: int = 256, min_foreground: float = 0.05
+) -> tuple[np.ndarray, list[int]]:
+    """Axial slices of a (C, X, Y, Z) RAS volume with at least ``min_foreground`` mask area, square, resized.
+
+    Returns:
+        (slices (N, C, size, size) float32, their z indices)
+    """
+    area = mask.reshape(-1, mask.shape[-1]).mean(0)
+    keep = [int(z) for z in np.flatnonzero(area >= min_foreground)]
+    if not keep:
+        return np.zeros((0, channels.shape[0], size, size), np.float32), []
+    side = max(channels.shape[1:3])
+    pad, resize = SpatialPad((side, side)), Resize((size, size), mode="bilinear", anti_aliasing=True)
+    out = []
+    for z in keep:
+        # rotate so anterior is up and right is on the viewer's left, as radiological viewers show axial slices
+        sl = torch.from_numpy(np.ascontiguousarray(np.rot90(channels[:, :, :, z], k=1, axes=(1, 2))))
+        out.append(np.asarray(resize(pad(sl)), dtype=np.float32).clip(0, 1))
+    return np.stack(out), keep
+
+
+def _assign_splits(subjects: list[str], seed: int, test_fraction: float, folds: int) -> dict[str, str]:
+    pool, test = split_subjects(subjects, test_fraction, seed)
+    fold_of = assign_folds(pool, folds, seed) if pool else {}
+    split = dict.fromkeys(test, "test")
+    split.update({s: "val" if f == 0 else "train" for s, f in fold_of.items()})
+    return split
+
+
+def prepare_ixi(
+    raw_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    n4: bool = False,
+    size: int = 256,
+    seed: int = 42,
+    test_fraction: float = 0.15,
+    folds: int = 5,
+    min_foreground: float = 0.05,
+    n4_shrink_factor: int = 4,
+    n4_iterations: Sequence[int] = (50, 50, 30),
+    registration_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    name: str | None = None,
+) -> IXIPrepareReport:
+    """Run Phase 1 on an IXI download folder; see the module docstring. Returns what was done.
+
+    Subjects lacking a sequence are logged (one line each) and left out. ``out_dir`` must not be ``raw_dir``.
+    """
+    from tqdm.auto import tqdm
+
+    raw, out = Path(raw_dir), Path(out_dir)
+    if out.resolve() == raw.resolve():
+        raise ValueError(f"{out}: the output folder must differ from the raw IXI folder.")
+    complete, incomplete = find_ixi_subjects(raw)
+    for subject, missing in incomplete.items():
+        logger.warning(f"{subject}: missing {', '.join(missing)} in {raw}; subject left out.")
+    if not complete:
+        raise ValueError(f"{raw}: no subject has all of T1, T2 and PD; nothing to prepare.")
+    subjects = sorted(complete)
+    split = _assign_splits(subjects, seed, test_fraction, folds)
+    report = IXIPrepareReport(incomplete=incomplete)
+    done_dir = out / _DONE
+    done_dir.mkdir(parents=True, exist_ok=True)
+    options = {"n4": n4, "size": size, "min_foreground": min_foreground}
+    records: dict[str, dict] = {}
+    for subject in tqdm(subjects, desc="prepare ixi", unit="subject", disable=not progress):
+        marker = done_dir / f"{subject}.json"
+        if marker.is_file():
+            record = json.loads(marker.read_text())
+            if record.get("options") == options and record.get("split") == split[subject]:
+                records[subject] = record
+                report.reused.append(subject)
+                continue
+        images, affine, mask = register_subject(
+            complete[subject], n4=n4, n4_shrink_factor=n4_shrink_factor, n4_iterations=n4_iterations,
+            registration_kwargs=registration_kwargs,
+        )
+        stacked = np.stack([_axial(normalise_percentile(images[s], mask), affine) for s in IXI_SEQUENCES])
+        slices, zs = slice_volume(stacked, _axial(mask.astype(np.float32), affine), size, min_foreground)
+        folder = out / split[subject]
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for sl, z in zip(slices, zs):
+            rel = f"{split[subject]}/{subject}_{z:03d}.npy"
+            np.save(out / rel, sl)
+            files.append([rel, z])
+        record = {"options": options, "split": split[subject], "slices": files}
+        marker.write_text(json.dumps(record))
+        records[subject] = record
+        report.prepared.append(subject)
+    report.slices = sum(len(r["slices"]) for r in records.values())
+    report.manifest = str(_write_ixi_manifest(out, records, split, seed, folds, n4, name))
+    return report
+
+
+def _write_ixi_manifest(
+    out: Path, records: dict[str, dict], split: dict[str, str], seed: int, folds: int, n4: bool, name: str | None
+) -> Path:
+    items = [
+        {"image": rel, "subject": subject, "slice": int(z)}
+        for subject in sorted(records)
+        for rel, z in records[subject]["slices"]
+    ]
+    if not items:
+        raise ValueError(f"{out}: no slice passed the foreground threshold; nothing to list in a manifest.")
+    test = sorted({it["subject"] for it in items if split[it["subject"]] == "test"})
+    manifest = build_manifest(
+        name or ("ixi_slices_n4" if n4 else "ixi_slices"),
+        items,
+        k=folds,
+        seed=seed,
+        test_subjects=test,
+        description="IXI T1/T2/PD axial slices (3, H, W) in [0, 1], T1 registered to T2"
+        + (", N4-corrected" if n4 else ""),
+        modality={"0": "T1", "1": "T2", "2": "PD"},
+        path_keys=["image"],
+    )
+    for section, folder in SPLIT_DIRS.items():  # the folders follow fold 0 of the pool
+        wrong = [it["image"] for it in manifest[section] if not it["image"].startswith(folder + "/")]
+        if wrong:
+            raise RuntimeError(f"split folders disagree with the manifest for {wrong[0]}.")
+    return write_manifest(manifest, out / "manifest.json")
+
+
+def slice_size(datalist: Sequence[Mapping[str, Any]], key: str = "image") -> int:
+    """Side of the square slices of a prepared datalist (read from its first ``.npy`` without loading it)."""
+    if not datalist:
+        raise ValueError("the datalist is empty; no slice size can be read.")
+    path = datalist[0][key]
+    shape = np.load(path, mmap_mode="r").shape
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"{path}: expected a (C, N, N) slice, got shape {shape}.")
+    return int(shape[1])
