@@ -58,7 +58,7 @@ class PixelBalancedSampler(Sampler):
     ) -> None:
         if not len(labels):
             raise ValueError("PixelBalancedSampler needs at least one label map.")
-        self.labels = [np.asarray(lab).reshape(np.asarray(lab).shape[-2:]) for lab in labels]
+        self.labels = [np.asarray(lab).reshape(np.asarray(lab).shape[-2:]).astype(np.int16) for lab in labels]
         if isinstance(targets, Mapping):
             size = max(int(k) for k in targets) + 1
             targets = [float(targets.get(k, 0.0)) for k in range(size)]

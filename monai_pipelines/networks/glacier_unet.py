@@ -33,6 +33,19 @@ class _SEDecoderBlock(nn.Module):
         return self.se(self.block(x, skip))
 
 
+class _HalfPrecisionWeights:
+    """state_dict/load_state_dict view of a module that saves half-precision weights (for final checkpoints)."""
+
+    def __init__(self, module: GlacierUNet) -> None:
+        self.module = module
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.module.compact_state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.module.load_state_dict(state)
+
+
 class GlacierUNet(FlexibleUNet):
     """ResNet U-Net (no pretrained weights) with cSE in every decoder block, any number of bands, any tile size.
 
@@ -82,3 +95,7 @@ class GlacierUNet(FlexibleUNet):
     def compact_state_dict(self, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
         """Weights with floating-point tensors cast to ``dtype`` (half the size of fp32), for distribution."""
         return {k: v.to(dtype) if v.is_floating_point() else v for k, v in self.state_dict().items()}
+
+    def half_precision(self) -> _HalfPrecisionWeights:
+        """A save_dict entry whose checkpoint holds :meth:`compact_state_dict` (loads back into fp32 weights)."""
+        return _HalfPrecisionWeights(self)
