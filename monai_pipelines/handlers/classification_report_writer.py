@@ -34,7 +34,7 @@ from monai_pipelines.metrics.classification_plots import (
 )
 from monai_pipelines.metrics.classification_report import SUMMARY_METRICS, ClassificationMetrics
 
-__all__ = ["ClassificationReportWriter", "loss_summary"]
+__all__ = ["ClassificationReportWriter", "loss_summary", "file_log_handler", "close_file_logs"]
 
 logger = logging.getLogger("monai_pipelines")
 _PLOTS = ("loss_curve", "learning_curves", "confusion_matrix", "roc_curve", "pr_curve")
@@ -62,6 +62,33 @@ def loss_summary(history: Sequence[dict[str, Any]], keys: Sequence[str] = ("trai
             summary[key] = {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean()),
                             "std": float(values.std()), "last": float(values[-1]), "epochs": int(len(values))}
     return summary
+
+
+_FILE_HANDLERS: list[logging.FileHandler] = []
+
+
+def file_log_handler(path: str | os.PathLike, level: int = logging.INFO) -> logging.Handler:
+    """A file handler for a run's text log (``logs/train_<time>.log``); :func:`close_file_logs` removes it again."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    _FILE_HANDLERS.append(handler)
+    for name in ("monai_pipelines", "ignite.engine.engine.SupervisedTrainer", "ignite.engine.engine.SupervisedEvaluator"):
+        named = logging.getLogger(name)
+        if named.level == logging.NOTSET or named.level > level:
+            named.setLevel(level)  # so INFO records reach the file even when the root logger is at WARNING
+    return handler
+
+
+def close_file_logs() -> None:
+    """Detach and close every handler made by :func:`file_log_handler` (end of a run)."""
+    while _FILE_HANDLERS:
+        handler = _FILE_HANDLERS.pop()
+        for logger_ in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+            if isinstance(logger_, logging.Logger) and handler in logger_.handlers:
+                logger_.removeHandler(handler)
+        handler.close()
 
 
 def _rank() -> int:

@@ -80,6 +80,20 @@ def _stack(items: Any) -> torch.Tensor:
     return torch.as_tensor(items).detach()
 
 
+def _gather(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` over DDP ranks, which may hold different numbers of rows (uneven last shards)."""
+    from ignite import distributed as idist
+
+    if idist.get_world_size() < 2:
+        return tensor
+    sizes = idist.all_gather(torch.tensor([tensor.shape[0]])).reshape(-1).cpu()
+    longest = int(sizes.max())
+    padded = torch.zeros((longest, *tensor.shape[1:]), dtype=tensor.dtype)
+    padded[: tensor.shape[0]] = tensor
+    gathered = idist.all_gather(padded).cpu()
+    return torch.cat([gathered[i * longest : i * longest + int(n)] for i, n in enumerate(sizes)])
+
+
 class ClassificationMetrics(Metric):
     """Ignite metric over an epoch of logits and labels -> ``{prefix}accuracy/precision/recall/f1/auc[/loss]``.
 
@@ -125,10 +139,7 @@ class ClassificationMetrics(Metric):
         if not self._outputs:
             raise RuntimeError("ClassificationMetrics needs at least one batch before compute().")
         outputs, targets = torch.cat(self._outputs), torch.cat(self._targets)
-        from ignite import distributed as idist
-
-        if idist.get_world_size() > 1:
-            outputs, targets = idist.all_gather(outputs), idist.all_gather(targets)
+        outputs, targets = _gather(outputs), _gather(targets)
         probs = torch.softmax(outputs, 1) if self.logits else outputs
         self.probs, self.labels = probs.numpy(), targets.numpy()
         self.report = classification_report(self.probs, self.labels, self.class_names)
