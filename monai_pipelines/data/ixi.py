@@ -136,17 +136,20 @@ def register_subject(
     n4_shrink_factor: int = 4,
     n4_iterations: Sequence[int] = (50, 50, 30),
     registration_kwargs: Mapping[str, Any] | None = None,
+    info: dict[str, Any] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """All sequences of one subject on the ``reference`` grid, optionally N4-corrected.
 
     Other sequences are rigidly registered onto the reference by mutual information, except a sequence on the
     reference grid already (IXI's PD shares T2's dual-echo acquisition). The mask is the reference's
-    ``-brainmask`` file when present, else :func:`head_mask` of the reference.
+    ``-brainmask`` file when present, else :func:`head_mask` of the reference. ``info``, when given, receives
+    each registered sequence's metric before/after (Mattes MI, lower is better) and rotation.
 
     Returns:
         (images on the reference grid, reference affine, foreground mask)
     """
-    from monai_pipelines.transforms import n4_bias_field_correction, rigid_register
+    from monai_pipelines.transforms.n4_bias_field_correction import n4_bias_field_correction
+    from monai_pipelines.transforms.rigid_registration import rigid_register
 
     fixed, fixed_affine = _load(files[reference])
     mask_file = _brainmask_path(files[reference])
@@ -164,7 +167,10 @@ def register_subject(
             images[seq] = moving
             continue
         result = rigid_register(moving, fixed, moving_affine, fixed_affine, **dict(registration_kwargs or {}))
-        images[seq] = np.asarray(result.image, dtype=np.float32)
+        images[seq] = np.asarray(result.resampled, dtype=np.float32)
+        if info is not None:
+            info[seq] = {"initial_metric": result.initial_metric, "final_metric": result.final_metric,
+                         "rotation_degrees": result.rotation_degrees}
     if n4:
         for seq in images:
             corrected = n4_bias_field_correction(
@@ -255,9 +261,10 @@ def prepare_ixi(
                 records[subject] = record
                 report.reused.append(subject)
                 continue
+        info: dict[str, Any] = {}
         images, affine, mask = register_subject(
             complete[subject], n4=n4, n4_shrink_factor=n4_shrink_factor, n4_iterations=n4_iterations,
-            registration_kwargs=registration_kwargs,
+            registration_kwargs=registration_kwargs, info=info,
         )
         stacked = np.stack([_axial(normalise_percentile(images[s], mask), affine) for s in IXI_SEQUENCES])
         slices, zs = slice_volume(stacked, _axial(mask.astype(np.float32), affine), size, min_foreground)
@@ -268,7 +275,7 @@ def prepare_ixi(
             rel = f"{split[subject]}/{subject}_{z:03d}.npy"
             np.save(out / rel, sl)
             files.append([rel, z])
-        record = {"options": options, "split": split[subject], "slices": files}
+        record = {"options": options, "split": split[subject], "slices": files, "registration": info}
         marker.write_text(json.dumps(record))
         records[subject] = record
         report.prepared.append(subject)
