@@ -24,6 +24,19 @@ class ConvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
+class UpBlock(nn.Module):
+    """Transposed-conv upsampling, concatenation with the encoder skip, then a ConvBlock."""
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, norm: str = "batch"):
+        super().__init__()
+        up = nn.ConvTranspose3d if spatial_dims == 3 else nn.ConvTranspose2d
+        self.upsample = up(in_channels, out_channels, kernel_size=2, stride=2)
+        self.conv = ConvBlock(spatial_dims, 2 * out_channels, out_channels, norm)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([self.upsample(x), skip], dim=1))
+
+
 def _norm(name: str, spatial_dims: int, channels: int) -> nn.Module:
     if name == "batch":
         return (nn.BatchNorm3d if spatial_dims == 3 else nn.BatchNorm2d)(channels)
@@ -54,7 +67,6 @@ class UNet3D(nn.Module):
         if len(features) < 2:
             raise ValueError(f"features needs at least two levels, got {tuple(features)}.")
         conv = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
-        up = nn.ConvTranspose3d if spatial_dims == 3 else nn.ConvTranspose2d
         pool = nn.MaxPool3d if spatial_dims == 3 else nn.MaxPool2d
         self.encoders = nn.ModuleList()
         channels = in_channels
@@ -62,20 +74,20 @@ class UNet3D(nn.Module):
             self.encoders.append(ConvBlock(spatial_dims, channels, f, norm))
             channels = f
         self.pool = pool(2)
-        self.upsamples = nn.ModuleList()
         self.decoders = nn.ModuleList()
         for f in reversed(features[:-1]):
-            self.upsamples.append(up(channels, f, kernel_size=2, stride=2))
-            self.decoders.append(ConvBlock(spatial_dims, 2 * f, f, norm))
+            self.decoders.append(UpBlock(spatial_dims, channels, f, norm))
             channels = f
         self.output = conv(channels, out_channels, kernel_size=1)
         self.divisor = 2 ** (len(features) - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
+        skips: list[torch.Tensor] = []
         for i, encoder in enumerate(self.encoders):
-            x = encoder(x if i == 0 else self.pool(x))
+            if i > 0:
+                x = self.pool(x)
+            x = encoder(x)
             skips.append(x)
-        for upsample, decoder, skip in zip(self.upsamples, self.decoders, reversed(skips[:-1])):
-            x = decoder(torch.cat([upsample(x), skip], dim=1))
+        for i, decoder in enumerate(self.decoders):
+            x = decoder(x, skips[-(i + 2)])
         return self.output(x)

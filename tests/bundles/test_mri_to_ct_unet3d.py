@@ -1,0 +1,145 @@
+"""The mri_to_ct_unet3d bundle driven in-process at tiny size: train, resume, evaluate, export, infer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.bundle import run
+from monai.bundle.scripts import ckpt_export
+
+from monai_pipelines.data.synthetic.head_dataset import generate_head_mri_ct
+from monai_pipelines.handlers import load_checkpoint
+from monai_pipelines.networks import UNet3D
+from monai_pipelines.utils import bundle_root
+
+CONFIGS = Path(bundle_root("mri_to_ct_unet3d")) / "configs"
+TINY = {"features": [4, 8, 16, 32], "patch_size": [32, 32, 32], "num_workers": 0}
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("head_mri_ct")
+    generate_head_mri_ct(root, n_subjects=8, shape=(32, 32, 32), folds=2, test_fraction=0.25)
+    return root
+
+
+def _train(output_dir: Path, dataset_dir: Path, epochs: int) -> None:
+    run(
+        "training",
+        config_file=str(CONFIGS / "train.json"),
+        logging_file=False,
+        dataset_dir=str(dataset_dir),
+        output_dir=str(output_dir),
+        epochs=epochs,
+        **TINY,
+    )
+
+
+def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
+    out = tmp_path / "fold_0"
+    _train(out, small_dataset, epochs=1)
+    ckpt = out / "checkpoints"
+    assert {p.name for p in ckpt.iterdir()} >= {"checkpoint_epoch1.pt", "checkpoint_best.pt", "final_model.pt"}
+    settings = json.loads((out / "config" / "config.json").read_text())["settings"]
+    assert settings["epochs"] == 1 and settings["training_subjects"] == 3 and settings["validation_subjects"] == 3
+
+    # the same command with more epochs resumes from epoch 1 instead of starting again
+    caplog.set_level("INFO")
+    _train(out, small_dataset, epochs=2)
+    assert "resumed from" in caplog.text
+    history = json.loads((out / "metrics" / "history.json").read_text())
+    epochs = [row["epoch"] for row in history] if isinstance(history, list) else history["epoch"]
+    assert list(epochs) == [1, 2]
+    assert (out / "checkpoints" / "checkpoint_epoch2.pt").is_file()
+    assert (out / "plots" / "training_curves.png").stat().st_size > 0
+
+    # evaluation on the test split: per-subject CSV, summary with model and baseline
+    run(
+        "evaluating",
+        config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
+        logging_file=False,
+        dataset_dir=str(small_dataset),
+        output_dir=str(out),
+        **TINY,
+    )
+    summary = json.loads((out / "metrics" / "test_summary.json").read_text())
+    assert summary["subjects"] == 2
+    for who in ("model", "baseline"):
+        for key in ("mae", "rmse", "psnr", "ssim", "mae_mask", "ssim_mask"):
+            assert np.isfinite(summary[who][key]["mean"])
+    assert summary["baseline"]["mae"]["mean"] < 400  # a fitted intensity lookup is far from random
+    rows = (out / "metrics" / "test_metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("subject,model_mae")
+    predictions = sorted((out / "predictions" / "test").glob("*_synthetic_ct.nii.gz"))
+    assert len(predictions) == 2
+    assert len(list((out / "plots" / "test").glob("*_panel.png"))) == 2
+
+    # TorchScript export gives the checkpoint's outputs
+    ts_path = tmp_path / "model.ts"
+    ckpt_export(
+        "network_def",
+        filepath=str(ts_path),
+        ckpt_file=str(ckpt / "checkpoint_best.pt"),
+        key_in_ckpt="network",
+        meta_file=str(CONFIGS / "metadata.json"),
+        config_file=str(CONFIGS / "train.json"),
+        features=TINY["features"],
+    )
+    network = UNet3D(features=TINY["features"])
+    load_checkpoint(ckpt / "checkpoint_best.pt", {"network": network})
+    network.eval()
+    scripted = torch.jit.load(str(ts_path))
+    x = torch.rand(1, 1, 32, 32, 32)
+    torch.testing.assert_close(scripted(x), network(x))
+
+    # inference on a test image of the demo set, with its true CT for the error map
+    manifest = json.loads((small_dataset / "manifest.json").read_text())
+    test_item = manifest["test"][0]
+    image = small_dataset / test_item["image"]
+    run(
+        "inference",
+        config_file=str(CONFIGS / "inference.json"),
+        logging_file=False,
+        ckpt_path=str(ckpt / "checkpoint_best.pt"),
+        input_path=str(image),
+        label_path=str(small_dataset / test_item["label"]),
+        output_dir=str(tmp_path / "inference"),
+        **TINY,
+    )
+    written = nib.load(str(tmp_path / "inference" / image.name.replace(".nii.gz", "_synthetic_ct.nii.gz")))
+    source = nib.load(str(image))
+    assert written.shape == source.shape
+    np.testing.assert_allclose(written.affine, source.affine, atol=1e-5)
+    values = np.asarray(written.dataobj)
+    assert values.min() >= -1024 and values.max() <= 3071
+    assert (tmp_path / "inference" / image.name.replace(".nii.gz", "_panel.png")).is_file()
+
+
+@pytest.mark.slow
+def test_inference_on_real_larger_volume_keeps_grid(real_data, tmp_path):
+    """A real porcine T2 (256x256x94 at 1x1x2.5 mm, LPS-like axes) comes back on its own grid, in HU."""
+    network = UNet3D(features=TINY["features"])
+    ckpt = tmp_path / "random.pt"
+    torch.save({"network": network.state_dict()}, ckpt)
+    source_path = real_data / "mr_ct_pair" / "mridir_porcine_head_t2_1mm.nii.gz"
+    run(
+        "inference",
+        config_file=str(CONFIGS / "inference.json"),
+        logging_file=False,
+        ckpt_path=str(ckpt),
+        input_path=str(source_path),
+        output_dir=str(tmp_path),
+        features=TINY["features"],
+        patch_size=[64, 64, 64],
+        panels=False,
+    )
+    written = nib.load(str(tmp_path / "mridir_porcine_head_t2_1mm_synthetic_ct.nii.gz"))
+    source = nib.load(str(source_path))
+    assert written.shape == source.shape
+    np.testing.assert_allclose(written.affine, source.affine, atol=1e-5)
+    assert written.get_data_dtype() == np.int16
