@@ -16,6 +16,9 @@ from collections.abc import Sequence
 # "module" paths exposing add_parser(subparsers); one line per command group.
 COMMAND_MODULES: tuple[str, ...] = (
     "monai_pipelines.data.manifest_cli",
+    "monai_pipelines.data.ixi_cli",
+    "monai_pipelines.metrics.compare_runs",
+    "monai_pipelines.metrics.cv_summary",
 )
 
 
