@@ -266,3 +266,17 @@ class ConditionalGanTrainer(Trainer):
         )
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output
+
+
+def _linear_decay(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
+    return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+
+
+def linear_decay_lambda(n_epochs: int = 100, n_epochs_decay: int = 100) -> Callable[[int], float]:
+    """pix2pix's "linear" LR rule for ``LambdaLR`` stepped once per epoch (after it).
+
+    Epoch ``e`` (1-based, as Ignite counts) trains at ``lr * (1 - max(0, e - n_epochs) / (n_epochs_decay + 1))``:
+    the full rate for epochs 1..n_epochs, then linearly down, ``1 / (n_epochs_decay + 1)`` of it in the last epoch
+    ``n_epochs + n_epochs_decay`` and 0 one epoch later, exactly as the reference's ``lambda_rule``.
+    """
+    return functools.partial(_linear_decay, n_epochs=int(n_epochs), n_epochs_decay=int(n_epochs_decay))

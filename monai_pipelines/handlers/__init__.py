@@ -10,3 +10,4 @@ from .loss_weight_ramp import LossWeightRamp
 from .deferred_reweighting import DeferredReweighting, drw_weights
 from .early_stopping import EarlyStopping
 from .classification_report_writer import ClassificationReportWriter
+from .slice_report_writer import SliceReportWriter

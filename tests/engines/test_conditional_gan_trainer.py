@@ -187,3 +187,19 @@ def test_missing_batch_key_is_one_clear_error():
     trainer = _trainer(gen, disc, DataLoader([{"image": torch.zeros(1, 32, 32)}], batch_size=1))
     with pytest.raises(ValueError, match="condition_key"):
         trainer.run()
+
+
+def test_linear_decay_lambda_matches_reference_epoch_ordering():
+    from monai_pipelines.engines.conditional_gan_trainer import linear_decay_lambda
+
+    rule = linear_decay_lambda(100, 100)
+    # LambdaLR evaluates rule(k) for Ignite epoch k + 1 (stepped at each epoch end)
+    assert [rule(k) for k in (0, 99)] == [1.0, 1.0]
+    assert rule(100) == pytest.approx(1 - 1 / 101) and rule(199) == pytest.approx(1 / 101) and rule(200) == 0.0
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay_lambda(2, 2))
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert lrs == pytest.approx([1.0, 1.0, 2 / 3, 1 / 3])
