@@ -1,6 +1,7 @@
 """Cross-validation summary: mean and std over folds of each fold's final classification metrics.
 
-Reads ``<runs_dir>/fold_<k>/metrics/metrics.json`` (written by ClassificationReportWriter) and writes
+Reads ``<runs_dir>/fold_<k>/metrics/metrics.json`` (written by ClassificationReportWriter: ``final`` is the epoch
+selected on the validation fold, so its figures are optimistic; ``last`` the last epoch, also summarised) and writes
 ``<runs_dir>/cv_summary.json`` and ``cv_summary.csv``. ``monai-pipelines cv-summary RUNS_DIR`` prints the table.
 std is the sample standard deviation (ddof 1) over folds, 0 for a single fold.
 """
@@ -60,6 +61,9 @@ def summarize_folds(runs_dir: str | os.PathLike, write: bool = True) -> dict[str
         "metrics": {k: _stats([f.get(k) for f in finals]) for k in SUMMARY_METRICS},
         "per_class": {},
     }
+    lasts = [doc.get("last") for _, doc in folds]
+    if all(isinstance(last, dict) for last in lasts):  # the last epoch, free of best-epoch selection on validation
+        summary["last_epoch_metrics"] = {k: _stats([last.get(k) for last in lasts]) for k in SUMMARY_METRICS}
     class_names = list(finals[0].get("per_class", {}))
     for name in class_names:
         rows = [f.get("per_class", {}).get(name, {}) for f in finals]
@@ -85,7 +89,8 @@ def _table(summary: dict[str, Any]) -> list[tuple[str, dict]]:
 def format_summary(summary: dict[str, Any]) -> str:
     """A plain-text table: metric, mean +- std, per-fold values."""
     lines = [f"{len(summary['folds'])} folds in {summary['runs_dir']}", f"{'metric':<16} {'mean':>7} {'std':>7}  folds"]
-    for key, row in _table(summary):
+    rows = _table(summary) + [(f"last_{k}", v) for k, v in summary.get("last_epoch_metrics", {}).items()]
+    for key, row in rows:
         values = " ".join("   nan" if v is None else f"{v:6.3f}" for v in row["values"])
         mean = "nan" if row["mean"] is None else f"{row['mean']:.3f}"
         std = "nan" if row["std"] is None else f"{row['std']:.3f}"

@@ -16,7 +16,7 @@ def _fold(root, k, auc, f1, support=(2, 6)):
                            "HGG": {"precision": 0.8, "recall": 0.9, "f1": 0.85, "support": support[1]}}}
     path = root / f"fold_{k}" / "metrics" / "metrics.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"final": final}))
+    path.write_text(json.dumps({"final": final, "last": dict(final, auc=0.5)}))
 
 
 def test_mean_std_and_files(tmp_path):
@@ -28,6 +28,7 @@ def test_mean_std_and_files(tmp_path):
     assert summary["metrics"]["auc"]["mean"] == pytest.approx(0.85) and summary["metrics"]["auc"]["n"] == 2
     assert summary["metrics"]["auc"]["std"] == pytest.approx(0.0707107, rel=1e-5)  # sample std of (0.8, 0.9)
     assert summary["metrics"]["f1"]["mean"] == pytest.approx(0.7) and summary["metrics"]["f1"]["std"] == pytest.approx(0.1)
+    assert summary["last_epoch_metrics"]["auc"]["mean"] == 0.5
     assert summary["per_class"]["LGG"]["support"] == 6 and summary["per_class"]["HGG"]["f1"]["mean"] == 0.85
     assert json.loads((tmp_path / "cv_summary.json").read_text())["metrics"]["accuracy"]["mean"] == pytest.approx(0.6)
     assert (tmp_path / "cv_summary.csv").read_text().startswith("metric,mean,std,fold_0,fold_1,fold_2")
