@@ -8,39 +8,60 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 SYNTHRAD_HU_RANGE = (-1024.0, 3000.0)
 
 
-def _gaussian_window(spatial_dims: int, size: int = 7, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    window = g
-    for _ in range(spatial_dims - 1):
-        window = window[..., None] * g
-    return window[None, None]
+def _gaussian_kernel(sigma: float, truncate: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """1D Gaussian taps as scipy.ndimage builds them (radius ``int(truncate * sigma + 0.5)``)."""
+    radius = int(truncate * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    return g / g.sum()
 
 
-def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float, window_size: int = 7) -> torch.Tensor:
-    """Local SSIM (Gaussian window, sigma 1.5) of two same-shape 2D/3D images; 'same' padding keeps the shape."""
-    spatial_dims = pred.ndim
-    conv = F.conv3d if spatial_dims == 3 else F.conv2d
-    window = _gaussian_window(spatial_dims, window_size).to(pred.device)
-    x, y = pred[None, None].double(), target[None, None].double()
-    pad = window_size // 2
+def _filter(t: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter along every axis, 'reflect' (symmetric) boundary like scipy.ndimage."""
+    pad = kernel.numel() // 2
+    for axis in range(t.ndim):
+        n = t.shape[axis]
+        # symmetric extension (d c b a | a b c d | d c b a), repeated for axes shorter than the radius
+        index = torch.arange(-pad, n + pad, device=t.device) % (2 * n)
+        index = torch.where(index >= n, 2 * n - 1 - index, index)
+        padded = t.index_select(axis, index)
+        out = kernel[0] * padded.narrow(axis, 0, n)
+        for k in range(1, kernel.numel()):  # shifted weighted sums: faster on CPU than conv1d over many rows
+            out += kernel[k] * padded.narrow(axis, k, n)
+        t = out
+    return t
 
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return conv(F.pad(t, [pad] * (2 * spatial_dims), mode="replicate"), window)
 
-    mu_x, mu_y = filt(x), filt(y)
-    var_x = filt(x * x) - mu_x**2
-    var_y = filt(y * y) - mu_y**2
-    cov = filt(x * y) - mu_x * mu_y
+def ssim_map(
+    pred: torch.Tensor, target: torch.Tensor, data_range: float, sigma: float = 1.5, truncate: float = 3.5
+) -> torch.Tensor:
+    """Local SSIM of two same-shape images (any number of dims), same shape as the inputs.
+
+    Equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=data_range, full=True)[1]`` (Wang et al. 2004: 11-tap Gaussian),
+    computed with separable torch convolutions so it runs on the tensors' device.
+    """
+    x, y = pred.double(), target.double()
+    kernel = _gaussian_kernel(sigma, truncate, x.dtype, x.device)
+    mu_x, mu_y = _filter(x, kernel), _filter(y, kernel)
+    var_x = _filter(x * x, kernel) - mu_x**2
+    var_y = _filter(y * y, kernel) - mu_y**2
+    cov = _filter(x * y, kernel) - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim[0, 0]
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+
+
+def _as_tensor(x: np.ndarray | torch.Tensor, dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
+    """Tensor view of an array or tensor (detached; MetaTensor -> plain tensor), squeezed."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach().as_subclass(torch.Tensor)
+    else:
+        t = torch.as_tensor(np.asarray(x))
+    return (t if dtype is None else t.to(dtype)).squeeze()
 
 
 def hu_metrics(
@@ -51,20 +72,20 @@ def hu_metrics(
 ) -> dict[str, float]:
     """MAE, RMSE (HU), PSNR (dB) and SSIM of a synthetic CT, whole volume and (when ``mask``) inside the mask.
 
-    Both images are clipped to ``hu_range``; PSNR and SSIM use its width as data range. Keys: ``mae``,
+    Both images are clipped to ``hu_range``; PSNR and SSIM use its width as data range. SSIM is the mean of
+    :func:`ssim_map` over all voxels of the region (skimage's scalar instead crops a 5-voxel border). Keys: ``mae``,
     ``rmse``, ``psnr``, ``ssim`` and ``mae_mask``, ``rmse_mask``, ``psnr_mask``, ``ssim_mask``.
     """
-    pred = torch.as_tensor(np.asarray(pred_hu), dtype=torch.float64).squeeze()
-    target = torch.as_tensor(np.asarray(target_hu), dtype=torch.float64).squeeze()
+    pred, target = _as_tensor(pred_hu), _as_tensor(target_hu)
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}.")
     lo, hi = hu_range
     data_range = hi - lo
-    pred, target = pred.clamp(lo, hi), target.clamp(lo, hi)
+    pred, target = pred.clamp(lo, hi), target.to(pred.device).clamp(lo, hi)
     ssim = ssim_map(pred, target, data_range)
     regions = {"": torch.ones_like(pred, dtype=torch.bool)}
     if mask is not None:
-        m = torch.as_tensor(np.asarray(mask)).squeeze().bool()
+        m = _as_tensor(mask, dtype=None).bool().to(pred.device)
         if m.shape != pred.shape:
             raise ValueError(f"mask shape {tuple(m.shape)} differs from image shape {tuple(pred.shape)}.")
         if not m.any():
@@ -76,6 +97,6 @@ def hu_metrics(
         mse = float((err**2).mean())
         out[f"mae{suffix}"] = float(err.abs().mean())
         out[f"rmse{suffix}"] = mse**0.5
-        out[f"psnr{suffix}"] = float("inf") if mse == 0 else 10 * np.log10(data_range**2 / mse)
+        out[f"psnr{suffix}"] = float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
         out[f"ssim{suffix}"] = float(ssim[region].mean())
     return out
