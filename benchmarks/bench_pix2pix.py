@@ -1,0 +1,157 @@
+"""pix2pix training speed: our ConditionalGanTrainer + networks vs a plain PyTorch loop; fp32 / bf16 / channels_last;
+and generator inference time per slice.
+
+Same generator and PatchGAN, same in-memory batches, Adam(beta1=0.5), vanilla GAN + lambda * L1. Runs are
+interleaved and repeated; the median iterations/s is reported. Defaults are the bundle's (unet_512 at 512, batch 4,
+instance norm); on a CPU use a reduced size, e.g.
+
+    python benchmarks/bench_pix2pix.py --size 128 --num-downs 7 --ngf 16 --batch 2 --iterations 4 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch.utils.data import DataLoader
+
+from monai_pipelines.engines import ConditionalGanTrainer
+from monai_pipelines.engines.amp import autocast, network_to_channels_last, to_channels_last
+from monai_pipelines.losses import AdversarialLoss
+from monai_pipelines.networks import NLayerDiscriminator, Pix2PixUnetGenerator
+
+
+def make_nets(args, device, channels_last: bool):
+    torch.manual_seed(0)
+    gen = Pix2PixUnetGenerator(1, 1, num_downs=args.num_downs, ngf=args.ngf, norm="instance").to(device)
+    disc = NLayerDiscriminator(2, ndf=args.ngf, n_layers=3, norm="instance").to(device)
+    if channels_last:
+        network_to_channels_last(gen, 2)
+        network_to_channels_last(disc, 2)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    return gen, disc, opt_g, opt_d
+
+
+def make_loader(args) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    items = [
+        {"condition": torch.rand(1, args.size, args.size, generator=g) * 2 - 1,
+         "target": torch.rand(1, args.size, args.size, generator=g) * 2 - 1}
+        for _ in range(args.iterations * args.batch)
+    ]
+    return DataLoader(items, batch_size=args.batch, shuffle=False)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_run(args, device, loader, amp: bool, channels_last: bool) -> float:
+    """The reference optimize_parameters loop in plain PyTorch; returns iterations/s."""
+    gen, disc, opt_g, opt_d = make_nets(args, device, channels_last)
+    bce, l1 = torch.nn.BCEWithLogitsLoss(), torch.nn.L1Loss()
+    _sync(device)
+    start = time.perf_counter()
+    for batch in loader:
+        a, b = batch["condition"].to(device), batch["target"].to(device)
+        if channels_last:
+            a, b = to_channels_last(a), to_channels_last(b)
+        with autocast(device, amp):
+            fake = gen(a)
+            opt_d.zero_grad(set_to_none=True)
+            pf = disc(torch.cat([a, fake.detach()], 1)).float()
+            pr = disc(torch.cat([a, b], 1)).float()
+            loss_d = 0.5 * (bce(pf, torch.zeros_like(pf)) + bce(pr, torch.ones_like(pr)))
+        loss_d.backward()
+        opt_d.step()
+        for p in disc.parameters():
+            p.requires_grad_(False)
+        opt_g.zero_grad(set_to_none=True)
+        with autocast(device, amp):
+            pf = disc(torch.cat([a, fake], 1)).float()
+            loss_g = bce(pf, torch.ones_like(pf)) + args.lambda_l1 * l1(fake.float(), b)
+        loss_g.backward()
+        opt_g.step()
+        for p in disc.parameters():
+            p.requires_grad_(True)
+    _sync(device)
+    return len(loader) / (time.perf_counter() - start)
+
+
+def engine_run(args, device, loader, amp: bool, channels_last: bool) -> float:
+    gen, disc, opt_g, opt_d = make_nets(args, device, channels_last)
+    trainer = ConditionalGanTrainer(
+        device=device, max_epochs=1, train_data_loader=loader, generator=gen, discriminator=disc,
+        g_optimizer=opt_g, d_optimizer=opt_d, adversarial_loss=AdversarialLoss("vanilla"),
+        lambda_reconstruction=args.lambda_l1, amp=amp, channels_last=channels_last,
+    )
+    _sync(device)
+    start = time.perf_counter()
+    trainer.run()
+    _sync(device)
+    return len(loader) / (time.perf_counter() - start)
+
+
+def inference_ms(args, device, amp: bool, channels_last: bool, size: int) -> float:
+    gen, *_ = make_nets(args, device, channels_last)
+    gen.eval()
+    x = torch.rand(args.batch, 1, size, size, device=device) * 2 - 1
+    x = to_channels_last(x) if channels_last else x
+    times = []
+    with torch.inference_mode():
+        for i in range(args.iterations + 1):
+            _sync(device)
+            start = time.perf_counter()
+            with autocast(device, amp):
+                gen(x)
+            _sync(device)
+            if i:  # first call is warm-up
+                times.append((time.perf_counter() - start) / args.batch)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--num-downs", type=int, default=9)
+    parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--lambda-l1", type=float, default=50.0)
+    parser.add_argument("--inference-size", type=int, default=512, help="slice size for the inference timing")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    loader = make_loader(args)
+    print(f"device {device}, {args.size}px, num_downs {args.num_downs}, ngf {args.ngf}, batch {args.batch}, "
+          f"{args.iterations} iterations x {args.repeats} repeats (median it/s)")
+    variants = [("fp32", False, False), ("bf16", True, False), ("fp32+channels_last", False, True),
+                ("bf16+channels_last", True, True)]
+    engine_run(args, device, loader, False, False)  # warm-up
+    results = {}
+    for name, amp, cl in variants:
+        plain, ours = [], []
+        for _ in range(args.repeats):
+            plain.append(plain_run(args, device, loader, amp, cl))
+            ours.append(engine_run(args, device, loader, amp, cl))
+        results[name] = (statistics.median(plain), statistics.median(ours))
+    base = results["fp32"][1]
+    print(f"{'variant':<22}{'plain it/s':>12}{'engine it/s':>13}{'engine/plain':>14}{'vs fp32':>9}")
+    for name, (plain, ours) in results.items():
+        print(f"{name:<22}{plain:>12.3f}{ours:>13.3f}{ours / plain:>14.3f}{ours / base:>9.2f}")
+    s = args.inference_size
+    num_downs_ok = s % (2**args.num_downs) == 0
+    if not num_downs_ok:
+        print(f"inference size {s} is not a multiple of 2**{args.num_downs}; skipping inference timing")
+        return
+    for name, amp, cl in variants:
+        print(f"inference {s}x{s} {name:<20} {inference_ms(args, device, amp, cl, s):8.1f} ms/slice")
+
+
+if __name__ == "__main__":
+    main()
