@@ -12,7 +12,8 @@ def image_datalist(input_path: str | os.PathLike, key: str = "image", label_path
     """``[{key: file}]`` for a file, or one item per image file (sorted) in a folder.
 
     ``label_path`` (a file, or a folder holding files of the same names) adds a ``label`` to each item
-    when it exists, e.g. the true CT for an error map.
+    when it exists, e.g. the true CT for an error map; a missing ``label_path`` or one label file for several
+    images is an error.
     """
     path = Path(input_path)
     if path.is_dir():
@@ -26,6 +27,10 @@ def image_datalist(input_path: str | os.PathLike, key: str = "image", label_path
     items = [{key: str(f)} for f in files]
     if label_path is not None:
         label = Path(label_path)
+        if not label.exists():
+            raise FileNotFoundError(f"{label}: label_path is neither a file nor a folder.")
+        if label.is_file() and len(files) > 1:
+            raise ValueError(f"{label}: label_path is one file but {path} holds {len(files)} images; give a folder.")
         for item, f in zip(items, files):
             candidate = label / f.name if label.is_dir() else label
             if candidate.is_file():

@@ -1,0 +1,53 @@
+"""screen_datalist: unchanged without skip_corrupted; with it, bad items dropped with a logged reason and count."""
+
+from __future__ import annotations
+
+import logging
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from monai_pipelines.data.screening import screen_datalist
+
+
+@pytest.fixture
+def datalist(tmp_path):
+    good = tmp_path / "good.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((6, 7, 8)).astype(np.float32), np.eye(4)), good)
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    return [
+        {"subject": "ok", "image": "good.nii.gz", "label": "good.nii.gz"},
+        {"subject": "zero", "image": "empty.nii.gz", "label": "good.nii.gz"},
+        {"subject": "gone", "image": "good.nii.gz", "label": "missing.nii.gz"},
+    ]
+
+
+def test_off_returns_a_copy_unchanged(datalist):
+    out = screen_datalist(datalist, ["image", "label"])
+    assert out == datalist and out is not datalist
+
+
+def test_skip_corrupted_drops_zero_byte_and_missing_with_reasons(datalist, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="monai_pipelines"):
+        out = screen_datalist(datalist, ["image", "label"], skip_corrupted=True, base_dir=tmp_path)
+    assert [item["subject"] for item in out] == ["ok"]
+    lines = [r.getMessage() for r in caplog.records if "subject" in r.getMessage()]
+    zero = next(m for m in lines if "subject zero" in m)
+    assert "empty.nii.gz" in zero and "empty file (0 bytes)" in zero
+    gone = next(m for m in lines if "subject gone" in m)
+    assert "missing.nii.gz" in gone
+    assert any("2 of 3 items skipped, 1 used" in r.getMessage() for r in caplog.records)
+
+
+def test_skip_corrupted_only_checks_given_keys(datalist, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="monai_pipelines"):
+        out = screen_datalist(datalist, ["label"], skip_corrupted=True, base_dir=tmp_path)
+    assert [item["subject"] for item in out] == ["ok", "zero"]
+
+
+def test_skip_corrupted_all_good_logs_nothing(datalist, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="monai_pipelines"):
+        out = screen_datalist(datalist[:1], "image", skip_corrupted=True, base_dir=tmp_path)
+    assert out == datalist[:1]
+    assert not [r for r in caplog.records if "skip" in r.getMessage()]
