@@ -53,9 +53,14 @@ def ensure_demo_dataset(name: str) -> DatasetLocation:
             generate(tmp)
             if not (tmp / MANIFEST_NAME).is_file():
                 raise RuntimeError(f"demo generator {DEMO_DATASETS[name]} wrote no {MANIFEST_NAME}.")
-            if target.exists():  # an incomplete earlier attempt
-                shutil.rmtree(target)
-            tmp.rename(target)
+            if not (target / MANIFEST_NAME).is_file():  # else another process (e.g. a DDP rank) finished first
+                if target.exists():  # an incomplete earlier attempt
+                    shutil.rmtree(target)
+                try:
+                    tmp.rename(target)
+                except OSError:  # lost the race to another process: keep its complete copy
+                    if not (target / MANIFEST_NAME).is_file():
+                        raise
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
