@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import monai
+import numpy as np
 import torch
 
 import monai_pipelines
@@ -20,6 +21,10 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)) or (isinstance(value, torch.Tensor) and value.numel() <= 64):
+        return _jsonable(value.tolist())  # numpy/torch numbers stay numbers, not their repr
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)  # json.dumps would write NaN/Infinity, which is not JSON
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
