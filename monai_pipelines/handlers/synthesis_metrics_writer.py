@@ -31,11 +31,16 @@ else:
 logger = logging.getLogger("monai_pipelines")
 
 
+def _columns(rows: list[dict]) -> list[str]:
+    """All row keys in first-seen order (a subject without a mask has no ``*_mask`` values)."""
+    return list(dict.fromkeys(k for row in rows for k in row))
+
+
 def _summary(rows: list[dict[str, float]], prefix: str) -> dict[str, dict[str, float]]:
-    keys = [k[len(prefix) :] for k in rows[0] if k.startswith(prefix)] if rows else []
+    keys = [k[len(prefix) :] for k in _columns(rows) if k.startswith(prefix)]
     out = {}
     for key in keys:
-        values = np.array([row[prefix + key] for row in rows], dtype=np.float64)
+        values = np.array([row[prefix + key] for row in rows if prefix + key in row], dtype=np.float64)
         out[key] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()), "max": float(values.max())}
     return out
 
@@ -109,7 +114,7 @@ class SynthesisMetricsWriter:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         csv_path = self.output_dir / f"{self.name}_metrics.csv"
         with open(csv_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            writer = csv.DictWriter(f, fieldnames=_columns(self.rows), restval="")
             writer.writeheader()
             writer.writerows(self.rows)
         summary = {"subjects": len(self.rows), "hu_range": list(self.hu_range), "model": _summary(self.rows, "model_")}
