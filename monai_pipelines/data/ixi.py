@@ -137,13 +137,15 @@ def register_subject(
     n4_iterations: Sequence[int] = (50, 50, 30),
     registration_kwargs: Mapping[str, Any] | None = None,
     info: dict[str, Any] | None = None,
+    register: bool = True,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """All sequences of one subject on the ``reference`` grid, optionally N4-corrected.
 
     Other sequences are rigidly registered onto the reference by mutual information, except a sequence on the
     reference grid already (IXI's PD shares T2's dual-echo acquisition). The mask is the reference's
     ``-brainmask`` file when present, else :func:`head_mask` of the reference. ``info``, when given, receives
-    each registered sequence's metric before/after (Mattes MI, lower is better) and rotation.
+    each registered sequence's metric before/after (Mattes MI, lower is better) and rotation. ``register=False``
+    takes the inputs as co-registered: every sequence must then be on the reference grid.
 
     Returns:
         (images on the reference grid, reference affine, foreground mask)
@@ -163,9 +165,14 @@ def register_subject(
             continue
         moving, moving_affine = _load(path)
         same_grid = moving.shape == fixed.shape and np.allclose(moving_affine, fixed_affine, atol=1e-3)
-        if same_grid and seq != "T1":
+        if same_grid and (seq != "T1" or not register):
             images[seq] = moving
             continue
+        if not register:
+            raise ValueError(
+                f"{path}: not on the grid of {files[reference]} (shape {moving.shape} vs {fixed.shape} or another "
+                "affine); co-register the inputs first or enable registration."
+            )
         result = rigid_register(moving, fixed, moving_affine, fixed_affine, **dict(registration_kwargs or {}))
         images[seq] = np.asarray(result.resampled, dtype=np.float32)
         if info is not None:

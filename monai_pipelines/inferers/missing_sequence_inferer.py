@@ -1,0 +1,174 @@
+"""Synthesis of the missing IXI sequences (T1, T2, PD) of one subject with a trained MM-GAN generator.
+
+Ours because MONAI's inferers take one prepared tensor: this one applies Phase 1 to raw NIfTI volumes (registration
+onto the reference sequence, optional N4, per-sequence normalisation), derives the scenario from the sequences given,
+runs the generator slice by slice (``ResizedSliceInferer``, i.e. MONAI's ``SliceInferer``) on axial slices padded
+square as in Phase 1, and returns the missing sequences on the reference input's grid (shape and affine).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from scipy import ndimage
+
+from monai_pipelines.data.ixi import IXI_SEQUENCES, normalise_percentile, register_subject
+from monai_pipelines.engines.amp import autocast
+from monai_pipelines.inferers.slice_inferer import ResizedSliceInferer
+
+__all__ = ["MissingSequenceInferer"]
+
+_REFERENCE_ORDER = ("T2", "PD", "T1")  # Phase 1's grid is T2's (PD shares it); T1 only when it is alone
+_SUFFIX = re.compile(r"([-_](T1|T2|PD))?\.nii(\.gz)?$", re.IGNORECASE)
+
+
+class MissingSequenceInferer:
+    """Missing sequences of one subject from the given ones: ``inferer({"T1": path, "T2": path})`` -> PD.
+
+    Args:
+        network: MM-GAN generator (3 channels in and out, order T1, T2, PD).
+        spatial_size: slice size the network was trained on (Phase 1 ``--size``).
+        register: register the inputs onto the reference (T2, else PD, else T1) as Phase 1 does; False requires
+            co-registered inputs on one grid.
+        n4: N4 bias field correction as Phase 1 ``--n4`` (use it for a model trained on N4-corrected slices).
+        mask_output: set the synthesised sequences to 0 outside the head (brain) mask, as the inputs' background.
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        spatial_size: int = 256,
+        sw_batch_size: int = 8,
+        device: torch.device | str | None = None,
+        register: bool = True,
+        n4: bool = False,
+        n4_iterations: Sequence[int] = (50, 50, 30),
+        registration_kwargs: Mapping[str, Any] | None = None,
+        percentile: float = 99.5,
+        mask_output: bool = True,
+        amp: bool = False,
+        amp_dtype: str | torch.dtype | None = None,
+    ) -> None:
+        self.network = network
+        self.device = torch.device(device) if device is not None else next(network.parameters()).device
+        self.inferer = ResizedSliceInferer(spatial_size=spatial_size, spatial_dim=2, sw_batch_size=sw_batch_size)
+        self.register, self.n4, self.n4_iterations = register, n4, tuple(n4_iterations)
+        self.registration_kwargs = dict(registration_kwargs or {})
+        self.percentile, self.mask_output = percentile, mask_output
+        self.amp, self.amp_dtype = amp, amp_dtype
+
+    @staticmethod
+    def scenario(files: Mapping[str, Any]) -> str:
+        """Scenario code (T1, T2, PD; 1 = given) of the non-empty entries of ``files``."""
+        unknown = set(files) - set(IXI_SEQUENCES)
+        if unknown:
+            raise ValueError(f"unknown sequence(s) {sorted(unknown)}; expected a subset of {list(IXI_SEQUENCES)}.")
+        code = "".join("1" if files.get(seq) else "0" for seq in IXI_SEQUENCES)
+        if code == "000":
+            raise ValueError("no input sequence given; pass at least one of T1, T2, PD.")
+        if code == "111":
+            raise ValueError("all of T1, T2 and PD are given; there is no missing sequence to synthesise.")
+        return code
+
+    def __call__(self, files: Mapping[str, str | os.PathLike | None]) -> dict[str, Any]:
+        """Synthesise the missing sequences.
+
+        Returns:
+            dict with ``scenario``, ``reference`` (sequence whose grid is used), ``affine``, ``inputs`` and
+            ``synthesised`` ({sequence: float32 volume in Phase 1's normalised [0, 1] units, reference shape}),
+            ``mask`` and ``files``.
+        """
+        code = self.scenario(files)
+        given = {seq: Path(files[seq]) for seq in IXI_SEQUENCES if files.get(seq)}
+        for seq, path in given.items():
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: {seq} input file not found.")
+        reference = next(seq for seq in _REFERENCE_ORDER if seq in given)
+        images, affine, mask = register_subject(
+            given, reference=reference, n4=self.n4, n4_iterations=self.n4_iterations,
+            registration_kwargs=self.registration_kwargs, register=self.register,
+        )
+        inputs = {seq: normalise_percentile(images[seq], mask, self.percentile) for seq in given}
+        shape = inputs[reference].shape
+        stacked = np.stack([inputs.get(seq, np.zeros(shape, np.float32)) for seq in IXI_SEQUENCES])
+        output = self._synthesise(stacked, affine)
+        if self.mask_output:
+            output = output * ndimage.binary_dilation(mask, iterations=1)[None]
+        missing = [i for i, c in enumerate(code) if c == "0"]
+        synthesised = {IXI_SEQUENCES[i]: output[i].astype(np.float32) for i in missing}
+        return {"scenario": code, "reference": reference, "affine": affine, "inputs": inputs,
+                "synthesised": synthesised, "mask": mask, "files": given}
+
+    def _synthesise(self, volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        """Generator output (C, X, Y, Z) for a (C, X, Y, Z) volume: axial RAS slices padded square, then back."""
+        ornt = nib.orientations.io_orientation(affine)
+        to_ras = nib.orientations.ornt_transform(ornt, nib.orientations.axcodes2ornt("RAS"))
+        ras = np.stack([nib.orientations.apply_orientation(v, to_ras) for v in volume])
+        nx, ny = ras.shape[1:3]
+        side = max(nx, ny)
+        (px, py) = ((side - nx) // 2, (side - ny) // 2)  # symmetric, as MONAI's SpatialPad in Phase 1
+        padded = np.zeros((ras.shape[0], side, side, ras.shape[3]), np.float32)
+        padded[:, px : px + nx, py : py + ny] = ras
+        x = torch.as_tensor(padded, device=self.device)[None]
+        self.network.eval()
+        with torch.no_grad(), autocast(self.device, self.amp, self.amp_dtype):
+            out = self.inferer(x, self.network)
+        out = torch.as_tensor(out).float()[0, :, px : px + nx, py : py + ny].clamp(0, 1).cpu().numpy()
+        from_ras = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"), ornt)
+        return np.stack([nib.orientations.apply_orientation(v, from_ras) for v in out]).astype(np.float32)
+
+    @staticmethod
+    def subject_name(result: Mapping[str, Any]) -> str:
+        """Subject id from the reference input's file name (``IXI002-Guys-0828-T2.nii.gz`` -> ``IXI002-Guys-0828``)."""
+        return _SUFFIX.sub("", Path(result["files"][result["reference"]]).name) or "subject"
+
+    def save(self, result: Mapping[str, Any], output_dir: str | os.PathLike, subject: str | None = None,
+             png: bool = True) -> list[Path]:
+        """Write each synthesised sequence as ``{subject}-{SEQ}_synth.nii.gz`` (reference affine) and a PNG panel."""
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        subject = subject or self.subject_name(result)
+        written = []
+        for seq, volume in result["synthesised"].items():
+            path = out / f"{subject}-{seq}_synth.nii.gz"
+            img = nib.Nifti1Image(volume.astype(np.float32), result["affine"])
+            img.header.set_xyzt_units("mm")
+            nib.save(img, str(path))
+            written.append(path)
+        if png:
+            written.append(self._panel(result, out / f"{subject}_synthesis.png"))
+        return written
+
+    @staticmethod
+    def _panel(result: Mapping[str, Any], path: Path) -> Path:
+        """The axial slice with the most foreground: each sequence, marked input or synthesised."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        affine = result["affine"]
+        to_ras = nib.orientations.ornt_transform(
+            nib.orientations.io_orientation(affine), nib.orientations.axcodes2ornt("RAS")
+        )
+        mask = nib.orientations.apply_orientation(result["mask"].astype(np.float32), to_ras)
+        z = int(np.argmax(mask.sum((0, 1))))
+        fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+        for ax, seq in zip(axes, IXI_SEQUENCES):
+            volume = result["inputs"].get(seq, result["synthesised"].get(seq))
+            sl = nib.orientations.apply_orientation(volume, to_ras)[:, :, z]
+            ax.imshow(np.rot90(sl), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{seq} ({'input' if seq in result['inputs'] else 'synthesised'})", fontsize=9)
+            ax.axis("off")
+        fig.suptitle(f"scenario {result['scenario']}, axial slice {z}", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        return path
