@@ -76,6 +76,7 @@ def test_array_and_dict_transforms_keep_meta_and_use_mask():
         n4_bias_field_correction(np.full((8, 8, 8), np.nan, np.float32))
 
 
+@pytest.mark.real_data
 def test_real_ixi_t1_keeps_geometry(real_data):
     from monai.transforms import LoadImage
 
