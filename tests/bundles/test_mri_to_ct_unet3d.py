@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -28,7 +31,7 @@ def small_dataset(tmp_path_factory) -> Path:
     return root
 
 
-def _train(output_dir: Path, dataset_dir: Path, epochs: int) -> None:
+def _train(output_dir: Path, dataset_dir: Path, epochs: int, **overrides) -> None:
     run(
         "training",
         config_file=str(CONFIGS / "train.json"),
@@ -37,6 +40,7 @@ def _train(output_dir: Path, dataset_dir: Path, epochs: int) -> None:
         output_dir=str(output_dir),
         epochs=epochs,
         **TINY,
+        **overrides,
     )
 
 
@@ -143,3 +147,26 @@ def test_inference_on_real_larger_volume_keeps_grid(real_data, tmp_path):
     assert written.shape == source.shape
     np.testing.assert_allclose(written.affine, source.affine, atol=1e-5)
     assert written.get_data_dtype() == np.int16
+
+
+def test_bad_input_one_line_or_skipped(small_dataset, tmp_path, caplog):
+    """A zero-byte T1 stops training with one line naming the file; with skip_corrupted it is skipped and counted."""
+    bad = tmp_path / "data"
+    shutil.copytree(small_dataset, bad)
+    broken = bad / "phantom_001" / "phantom_001_t1.nii.gz"
+    broken.write_bytes(b"")
+    args = [f"--{k} {json.dumps(v).replace(' ', '')}" for k, v in TINY.items()]
+    command = (
+        f"{sys.executable} -m monai.bundle run training --config_file {CONFIGS / 'train.json'} --dataset_dir {bad} "
+        f"--output_dir {tmp_path / 'run'} --epochs 1 " + " ".join(args)
+    )
+    result = subprocess.run(command.split(), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"error: {broken}: empty file (0 bytes)" in result.stderr
+
+    caplog.set_level("WARNING")
+    _train(tmp_path / "skipping", bad, epochs=1, skip_corrupted=True)
+    assert "1 of 3 items skipped" in caplog.text
+    settings = json.loads((tmp_path / "skipping" / "config" / "config.json").read_text())["settings"]
+    assert settings["training_subjects"] == 2
