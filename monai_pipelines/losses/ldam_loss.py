@@ -4,6 +4,11 @@ MONAI has no margin-based imbalance loss. Margins are m_j = C / n_j^(1/4) with C
 the true-class logit is reduced by its margin and all logits are scaled by ``s`` before a (optionally weighted)
 cross-entropy, as in the official implementation. ``weight`` is per class and may be changed between epochs
 (deferred re-weighting, see ``monai_pipelines.handlers.DeferredReweighting``).
+
+The margins and ``s`` assume cosine logits in [-1, 1] (the official code's normalised head): on an unnormalised linear
+head ``s`` only inflates the logits and the margins become negligible. With ``scaled_logits=True`` the logits already
+are ``s * cosine`` (``monai_pipelines.networks.resnet3d.CosineLinear``), so the margins are applied as ``s * m_j``:
+the same loss, and the network output stays the logit whose softmax the loss trained.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class LDAMLoss(nn.Module):
         max_m: the largest margin (that of the rarest class).
         s: logit scale.
         weight: per-class weights of the cross-entropy, None for unweighted.
+        scaled_logits: the logits already carry the scale ``s`` (a cosine head with scale ``s``).
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class LDAMLoss(nn.Module):
         max_m: float = 0.5,
         s: float = 30.0,
         weight: Sequence[float] | torch.Tensor | None = None,
+        scaled_logits: bool = False,
     ) -> None:
         super().__init__()
         if max_m <= 0 or s <= 0:
@@ -49,6 +56,7 @@ class LDAMLoss(nn.Module):
         self.register_buffer("margins", ldam_margins(class_counts, max_m), persistent=False)
         self.max_m = max_m
         self.s = s
+        self.scaled_logits = scaled_logits
         self.weight: torch.Tensor | None = None
         self.set_weight(weight)
 
@@ -72,6 +80,9 @@ class LDAMLoss(nn.Module):
             raise ValueError(f"LDAMLoss got {logits.shape[0]} logits but {target.numel()} labels.")
         logits = torch.as_tensor(logits).float()  # margins and the scale s in fp32 even under autocast
         margin = self.margins.to(logits.device)[target]
-        shifted = logits - F.one_hot(target, self.num_classes).to(logits.dtype) * margin[:, None]
+        if self.scaled_logits:  # s * (cos - m) == s * cos - s * m
+            shifted = logits - F.one_hot(target, self.num_classes).to(logits.dtype) * (self.s * margin[:, None])
+        else:
+            shifted = self.s * (logits - F.one_hot(target, self.num_classes).to(logits.dtype) * margin[:, None])
         weight = None if self.weight is None else self.weight.to(logits.device)
-        return F.cross_entropy(self.s * shifted, target, weight=weight)
+        return F.cross_entropy(shifted, target, weight=weight)

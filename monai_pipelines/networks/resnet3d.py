@@ -1,9 +1,10 @@
-"""ResNet50-3D classifier (Bottleneck, [3, 4, 6, 3]) with a dropout + linear head, optionally MedicalNet-faithful.
+"""ResNet50-3D classifier (Bottleneck, [3, 4, 6, 3]) with a dropout + linear or cosine head, optionally MedicalNet-faithful.
 
 Built on MONAI's ``ResNet`` (same module names, so MedicalNet/MONAI checkpoints match key for key). MONAI's ResNet
 down-samples in every stage; MedicalNet (Chen et al. 2019) keeps layer3/layer4 at stride 1 with dilation 2/4, so with
 ``medicalnet=True`` those two stages are re-configured after construction: MedicalNet weights then compute
 MedicalNet's features, which a plain ``monai.networks.nets.resnet50`` does not (its keys match, its strides don't).
+``head="cosine"`` gives the normalised head of the official LDAM-DRW code (``NormedLinear``), which MONAI lacks.
 """
 
 from __future__ import annotations
@@ -12,16 +13,42 @@ import os
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from monai.networks.nets.resnet import ResNet, ResNetBottleneck
 from torch import nn
 
 from monai_pipelines.networks.medicalnet import load_medicalnet_weights
 
-__all__ = ["ResNet3D", "resnet50_3d", "RESNET50_LAYERS", "RESNET_WIDTHS"]
+__all__ = ["ResNet3D", "CosineLinear", "resnet50_3d", "RESNET50_LAYERS", "RESNET_WIDTHS", "HEADS"]
 
 RESNET50_LAYERS = (3, 4, 6, 3)
 RESNET_WIDTHS = (64, 128, 256, 512)
 MEDICALNET_DILATIONS = {"layer3": 2, "layer4": 4}
+HEADS = ("linear", "cosine")
+
+
+class CosineLinear(nn.Module):
+    """``scale * cos(x, w_j)`` per class: bounded logits, as LDAM's margins and scale assume (Cao et al. 2019).
+
+    The official LDAM-DRW code's ``NormedLinear`` (returning the cosine; its loss multiplies by s) with the scale
+    folded in here, so that softmax of the network output is the probability the loss trained. Weight shape
+    (out_features, in_features) like ``nn.Linear``; no bias.
+    """
+
+    def __init__(self, in_features: int, out_features: int, scale: float = 30.0) -> None:
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}.")
+        self.in_features, self.out_features, self.scale = in_features, out_features, float(scale)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cosine = F.normalize(x.float(), dim=1) @ F.normalize(self.weight.float(), dim=1).t()
+        return self.scale * cosine
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, scale={self.scale}"
 
 
 def _dilate_stage(stage: nn.Sequential, dilation: int) -> None:
@@ -44,7 +71,10 @@ class ResNet3D(ResNet):
         widths: base channels per stage (Bottleneck outputs 4x); (64, 128, 256, 512) is the standard ResNet.
         medicalnet: MedicalNet geometry (conv1 stride 2, layer3/layer4 stride 1 with dilation 2/4, shortcut B, no
             downsample bias). False gives a plain ResNet: conv1 stride 2 and stride 2 in layer2-4, no dilation.
-        dropout: dropout probability before the linear head.
+        dropout: dropout probability before the head.
+        head: "linear" (``nn.Linear``, the seed's) or "cosine" (``CosineLinear``: ``head_scale`` * cosine, for LDAM).
+        head_scale: the cosine head's logit scale (LDAM's s).
+        norm: MONAI norm of the backbone ("batch", MedicalNet's; "instance"/("group", {...}) for tiny batches).
     """
 
     def __init__(
@@ -56,9 +86,14 @@ class ResNet3D(ResNet):
         medicalnet: bool = True,
         dropout: float = 0.5,
         spatial_dims: int = 3,
+        head: str = "linear",
+        head_scale: float = 30.0,
+        norm: str | tuple = "batch",
     ) -> None:
         if len(layers) != 4 or len(widths) != 4:
             raise ValueError(f"layers and widths need 4 stages each, got {list(layers)} and {list(widths)}.")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}.")
         super().__init__(
             block=ResNetBottleneck,
             layers=list(layers),
@@ -70,15 +105,20 @@ class ResNet3D(ResNet):
             shortcut_type="B",
             feed_forward=False,
             bias_downsample=False,
+            norm=norm,
         )
         self.medicalnet = medicalnet
         if medicalnet:
             for name, dilation in MEDICALNET_DILATIONS.items():
                 _dilate_stage(getattr(self, name), dilation)
         self.num_features = widths[3] * ResNetBottleneck.expansion
+        self.head = head
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.num_features, num_classes)
-        nn.init.zeros_(self.fc.bias)
+        if head == "cosine":
+            self.fc: nn.Module = CosineLinear(self.num_features, num_classes, head_scale)
+        else:
+            self.fc = nn.Linear(self.num_features, num_classes)
+            nn.init.zeros_(self.fc.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone feature map (N, C, d, h, w) before pooling."""
@@ -99,6 +139,9 @@ def resnet50_3d(
     medicalnet: bool = True,
     widths: Sequence[int] = RESNET_WIDTHS,
     pretrained_path: str | os.PathLike | None = None,
+    head: str = "linear",
+    head_scale: float = 30.0,
+    norm: str | tuple = "batch",
 ) -> ResNet3D:
     """ResNet-50 3D classifier; smaller ``widths`` (e.g. (4, 8, 16, 32)) give the same topology for tests.
 
@@ -112,6 +155,9 @@ def resnet50_3d(
         widths=widths,
         medicalnet=medicalnet,
         dropout=dropout,
+        head=head,
+        head_scale=head_scale,
+        norm=norm,
     )
     if pretrained_path is not None:
         load_medicalnet_weights(network, pretrained_path)

@@ -59,3 +59,18 @@ def test_errors():
         loss.set_weight([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"logits \(N, 2\)"):
         loss(torch.zeros(2, 3), torch.tensor([0, 1]))
+
+
+def test_scaled_logits_equal_unscaled_loss_on_cosines():
+    # a cosine head that already multiplies by s: margins applied as s * m give the loss of the official form
+    cosines = torch.tensor([[0.2, 0.1], [0.0, 0.3], [0.05, -0.02], [-0.4, 0.9]])
+    targets = torch.tensor([0, 1, 1, 0])
+    plain = LDAMLoss([25, 75], s=30.0)
+    scaled = LDAMLoss([25, 75], s=30.0, scaled_logits=True)
+    assert math.isclose(float(scaled(30.0 * cosines, targets)), float(plain(cosines, targets)), rel_tol=1e-6)
+    assert math.isclose(float(scaled(30.0 * cosines, targets)),
+                        _hand_loss(cosines.tolist(), targets.tolist(), [0.5, 0.37991784], 30.0), rel_tol=1e-6)
+    scaled.set_weight([1.5, 0.5])
+    plain.set_weight([1.5, 0.5])
+    assert math.isclose(float(scaled(30.0 * cosines, targets)), float(plain(cosines, targets)), rel_tol=1e-6)
+    assert not math.isclose(float(scaled(cosines, targets)), float(plain(cosines, targets)), rel_tol=1e-3)

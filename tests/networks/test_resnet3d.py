@@ -6,7 +6,7 @@ import pytest
 import torch
 from monai.networks.nets import resnet50
 
-from monai_pipelines.networks.resnet3d import ResNet3D, resnet50_3d
+from monai_pipelines.networks.resnet3d import CosineLinear, ResNet3D, resnet50_3d
 
 TINY = (4, 8, 16, 32)
 
@@ -59,3 +59,54 @@ def test_dropout_head_and_channels():
 def test_bad_layers_rejected():
     with pytest.raises(ValueError, match="4 stages"):
         ResNet3D(layers=(3, 4, 6))
+
+
+def test_cosine_head_is_scaled_cosine():
+    net = resnet50_3d(widths=TINY, medicalnet=False, head="cosine", head_scale=30.0, dropout=0.0).eval()
+    assert isinstance(net.fc, CosineLinear) and net.fc.weight.shape == (2, 128) and "fc.bias" not in net.state_dict()
+    x = torch.randn(3, 1, 32, 32, 32)
+    with torch.no_grad():
+        features = torch.flatten(net.avgpool(net.forward_features(x)), 1)
+        logits = net(x)
+    w = net.fc.weight
+    expected = 30.0 * torch.stack([torch.stack([f @ wj / (f.norm() * wj.norm()) for wj in w]) for f in features])
+    assert torch.allclose(logits, expected, atol=1e-4)
+    assert bool((logits.abs() <= 30.0 + 1e-4).all())
+    # invariant to the feature norm (the point of the head): scaling the features leaves the logits unchanged
+    assert torch.allclose(net.fc(5.0 * features), logits, atol=1e-4)
+    assert float(CosineLinear(128, 2, scale=1.0)(features).abs().max()) <= 1.0 + 1e-6
+
+
+def test_cosine_head_trains_with_ldam_and_gradients_reach_weights():
+    from monai_pipelines.losses.ldam_loss import LDAMLoss
+
+    torch.manual_seed(0)
+    head = CosineLinear(8, 2, scale=30.0)
+    x, y = 0.3 * torch.randn(16, 8), torch.tensor([0, 1] * 8)
+    x[torch.arange(16), y] += 2.0  # class j points along feature j: separable by angle
+    loss_fn = LDAMLoss([8, 8], s=30.0, scaled_logits=True)
+    opt = torch.optim.SGD(head.parameters(), lr=0.1)
+    first = float(loss_fn(head(x), y))
+    for _ in range(100):
+        opt.zero_grad()
+        loss = loss_fn(head(x), y)
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.5 * first and bool((head(x).argmax(1) == y).all())
+
+
+def test_head_and_norm_options():
+    with pytest.raises(ValueError, match="head must be one of"):
+        ResNet3D(widths=TINY, head="arcface")
+    with pytest.raises(ValueError, match="scale must be positive"):
+        CosineLinear(4, 2, scale=0.0)
+    linear = resnet50_3d(widths=TINY)
+    assert isinstance(linear.fc, torch.nn.Linear) and linear.head == "linear"
+    group = resnet50_3d(widths=TINY, medicalnet=False, norm=("group", {"num_groups": 4}))
+    assert isinstance(group.bn1, torch.nn.GroupNorm) and isinstance(group.layer4[0].bn3, torch.nn.GroupNorm)
+    # batch-independent: a sample's output does not depend on the others in the batch in training mode
+    group.train()
+    group.dropout.p = 0.0
+    x = torch.randn(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(group(x)[:1], group(x[:1]), atol=1e-5)
