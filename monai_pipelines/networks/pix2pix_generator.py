@@ -75,6 +75,9 @@ class Pix2PixUnetGenerator(nn.Module):
         norm: "batch" or "instance" (then convs carry biases, as in the reference).
         use_dropout: dropout 0.5 in the inner ngf*8 levels.
         init_type, init_gain: see :func:`monai_pipelines.networks.init.init_weights`; ``init_type=None`` skips it.
+        residual: output ``clamp(x + G(x), -1, 1)`` (the U-Net predicts a tanh-bounded correction of its input) with
+            the last up-convolution zero-initialised, so training starts from the identity; for tasks where input and
+            target are close (same parameters and state-dict keys as the plain generator, which is the default).
     """
 
     def __init__(
@@ -87,11 +90,15 @@ class Pix2PixUnetGenerator(nn.Module):
         use_dropout: bool = False,
         init_type: str | None = "normal",
         init_gain: float = 0.02,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5, got {num_downs}.")
+        if residual and in_channels != out_channels:
+            raise ValueError(f"residual needs in_channels == out_channels, got {in_channels} and {out_channels}.")
         self.num_downs = num_downs
+        self.residual = residual
         block = _UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - 5):
             block = _UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout)
@@ -101,6 +108,10 @@ class Pix2PixUnetGenerator(nn.Module):
         self.model = _UnetSkipBlock(out_channels, ngf, input_nc=in_channels, submodule=block, outermost=True, norm=norm)
         if init_type is not None:
             init_weights(self, init_type, init_gain)
+        if residual:  # start as the identity: the last up-convolution (before tanh) outputs zeros
+            last = self.model.model[3]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**self.num_downs
@@ -108,6 +119,8 @@ class Pix2PixUnetGenerator(nn.Module):
             raise ValueError(
                 f"input spatial size {tuple(x.shape[2:])} must be a multiple of {factor} (2**num_downs={self.num_downs})."
             )
+        if self.residual:
+            return torch.clamp(x + self.model(x), -1.0, 1.0)
         return self.model(x)
 
 

@@ -76,3 +76,21 @@ def test_train_resume_evaluate_and_infer_real_ct(trained, real_data, tmp_path):
     hu = written.get_fdata()
     assert hu.min() >= -1024 and hu.max() <= 3071 and hu.std() > 0  # HU scale, not [-1, 1]
     assert (tmp_path / "inf" / "index.html").is_file() and (tmp_path / "inf" / "images").is_dir()
+
+
+def test_demo_config_selects_the_residual_generator_and_seed_config_the_plain_one():
+    import torch
+    from monai.bundle import ConfigParser
+
+    seed = ConfigParser()
+    seed.read_config(str(CONFIGS / "train.json"))
+    assert seed["residual"] is False and seed["lambda_l1"] == 50.0  # the seed's plain pix2pix stays the default
+    demo = ConfigParser()
+    demo.read_config([str(CONFIGS / "train.json"), str(CONFIGS / "demo.json")])
+    assert demo["residual"] is True and demo["spatial_size"] == 64 and demo["epochs"] == "$@n_epochs + @n_epochs_decay"
+    net = demo.get_parsed_content("network_def")
+    x = torch.rand(1, 1, 64, 64) * 2 - 1
+    assert torch.equal(net(x), x)  # residual generator starts as the identity (input-as-output)
+    infer = ConfigParser()
+    infer.read_config(str(CONFIGS / "inference.json"))
+    assert infer["residual"] is False and infer["network_def"]["residual"] == "@residual"

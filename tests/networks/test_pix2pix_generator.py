@@ -72,3 +72,25 @@ def test_init_weights_normal_statistics():
     assert abs(bn.weight.mean().item() - 1.0) < 0.02 and torch.all(bn.bias == 0)
     with pytest.raises(ValueError, match="init_type"):
         init_weights(net, "uniform")
+
+
+def test_residual_starts_as_identity_keeps_parameters_and_learns():
+    torch.manual_seed(0)
+    plain = Pix2PixUnetGenerator(num_downs=5, ngf=4, norm="instance")
+    net = Pix2PixUnetGenerator(num_downs=5, ngf=4, norm="instance", residual=True)
+    assert _count(net) == _count(plain) and net.state_dict().keys() == plain.state_dict().keys()
+    x = torch.rand(2, 1, 32, 32) * 2.4 - 1.2
+    assert torch.equal(net(x), x.clamp(-1, 1))  # zero last layer: output = input in the [-1, 1] window
+    assert not torch.allclose(plain(x), x.clamp(-1, 1), atol=0.1)
+    target = (x + 0.3).clamp(-1, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = (net(x) - target).abs().mean()
+        loss.backward()
+        opt.step()
+    y = net(x)
+    assert (y - target).abs().mean() < (x.clamp(-1, 1) - target).abs().mean()  # the correction is trained
+    assert y.abs().max() <= 1.0
+    with pytest.raises(ValueError, match="in_channels == out_channels"):
+        Pix2PixUnetGenerator(in_channels=2, out_channels=1, num_downs=5, ngf=4, residual=True)
