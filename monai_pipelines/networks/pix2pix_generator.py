@@ -95,6 +95,8 @@ class Pix2PixUnetGenerator(nn.Module):
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5, got {num_downs}.")
+        if not isinstance(residual, bool):  # a CLI "false" string would silently switch it on
+            raise ValueError(f"residual must be a bool (True/False), got {residual!r}.")
         if residual and in_channels != out_channels:
             raise ValueError(f"residual needs in_channels == out_channels, got {in_channels} and {out_channels}.")
         self.num_downs = num_downs

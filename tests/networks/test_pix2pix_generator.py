@@ -94,3 +94,5 @@ def test_residual_starts_as_identity_keeps_parameters_and_learns():
     assert y.abs().max() <= 1.0
     with pytest.raises(ValueError, match="in_channels == out_channels"):
         Pix2PixUnetGenerator(in_channels=2, out_channels=1, num_downs=5, ngf=4, residual=True)
+    with pytest.raises(ValueError, match="bool"):
+        Pix2PixUnetGenerator(num_downs=5, ngf=4, residual="false")
