@@ -1,4 +1,4 @@
 
-from .supervised_trainer import SupervisedTrainer
-from .supervised_evaluator import SupervisedEvaluator
 from .conditional_gan_trainer import ConditionalGanTrainer, GanOutputKeys, prepare_condition_target
+from .supervised_evaluator import SupervisedEvaluator
+from .supervised_trainer import SupervisedTrainer

@@ -1,13 +1,13 @@
 
-from .rng_state import RNGState
-from .training_checkpoint import TrainingCheckpoint, atomic_save, latest_checkpoint, load_checkpoint
-from .time_budget import TimeBudget
-from .training_history import TrainingHistory
+from .classification_report_writer import ClassificationReportWriter
 from .curriculum_scenarios import CurriculumScenarios
-from .synthesis_metrics_writer import SynthesisMetricsWriter
-from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
-from .loss_weight_ramp import LossWeightRamp
 from .deferred_reweighting import DeferredReweighting, drw_weights
 from .early_stopping import EarlyStopping
-from .classification_report_writer import ClassificationReportWriter
+from .loss_weight_ramp import LossWeightRamp
+from .rng_state import RNGState
 from .slice_report_writer import SliceReportWriter
+from .synthesis_metrics_writer import SynthesisMetricsWriter
+from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
+from .time_budget import TimeBudget
+from .training_checkpoint import TrainingCheckpoint, atomic_save, latest_checkpoint, load_checkpoint
+from .training_history import TrainingHistory

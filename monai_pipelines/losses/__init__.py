@@ -1,6 +1,6 @@
 
 from .adversarial_loss import AdversarialLoss
 from .boundary_loss import BoundaryLoss, signed_distance_maps
-from .mcc_loss import MCCLoss, mcc_from_confusion
 from .combined_loss import CombinedSegmentationLoss
 from .ldam_loss import LDAMLoss, ldam_margins
+from .mcc_loss import MCCLoss, mcc_from_confusion

@@ -1,5 +1,11 @@
 
-from .hu_metrics import hu_metrics, ssim_map
+from .classification_plots import (
+    plot_confusion_matrix,
+    plot_learning_curves,
+    plot_loss_curve,
+    plot_pr_curve,
+    plot_roc_curve,
+)
 from .classification_report import ClassificationMetrics, classification_report
-from .classification_plots import plot_confusion_matrix, plot_learning_curves, plot_loss_curve, plot_pr_curve, plot_roc_curve
+from .hu_metrics import hu_metrics, ssim_map
 from .segmentation_report import GLACIER_CLASSES, SegmentationReport, confusion_matrix, segmentation_report
