@@ -74,7 +74,6 @@ class ResNet3D(ResNet):
         dropout: dropout probability before the head.
         head: "linear" (``nn.Linear``, the seed's) or "cosine" (``CosineLinear``: ``head_scale`` * cosine, for LDAM).
         head_scale: the cosine head's logit scale (LDAM's s).
-        norm: MONAI norm of the backbone ("batch", MedicalNet's; "instance"/("group", {...}) for tiny batches).
     """
 
     def __init__(
@@ -88,7 +87,6 @@ class ResNet3D(ResNet):
         spatial_dims: int = 3,
         head: str = "linear",
         head_scale: float = 30.0,
-        norm: str | tuple = "batch",
     ) -> None:
         if len(layers) != 4 or len(widths) != 4:
             raise ValueError(f"layers and widths need 4 stages each, got {list(layers)} and {list(widths)}.")
@@ -105,7 +103,6 @@ class ResNet3D(ResNet):
             shortcut_type="B",
             feed_forward=False,
             bias_downsample=False,
-            norm=norm,
         )
         self.medicalnet = medicalnet
         if medicalnet:
@@ -141,7 +138,6 @@ def resnet50_3d(
     pretrained_path: str | os.PathLike | None = None,
     head: str = "linear",
     head_scale: float = 30.0,
-    norm: str | tuple = "batch",
 ) -> ResNet3D:
     """ResNet-50 3D classifier; smaller ``widths`` (e.g. (4, 8, 16, 32)) give the same topology for tests.
 
@@ -157,7 +153,6 @@ def resnet50_3d(
         dropout=dropout,
         head=head,
         head_scale=head_scale,
-        norm=norm,
     )
     if pretrained_path is not None:
         load_medicalnet_weights(network, pretrained_path)

@@ -58,6 +58,7 @@ def test_run_structure_for_every_fold(runs):
         assert {p.name for p in (out / "checkpoints").iterdir()} >= {"checkpoint_best.pt", "last.pt"}
         last = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
         assert set(last) == {"network"} and last["network"]["fc.weight"].shape == (2, 128)
+        assert "fc.bias" not in last["network"]  # the cosine head (default with LDAM) has no bias
         for name in PLOTS:
             assert (out / "plots" / f"{name}.png").is_file()
             assert all((out / "plots" / f"{name}_epoch_{e}.png").is_file() for e in (1, 2))
