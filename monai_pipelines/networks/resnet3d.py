@@ -1,4 +1,4 @@
-"""ResNet50-3D classifier (Bottleneck, [3, 4, 6, 3]) with a dropout + linear or cosine head, optionally MedicalNet-faithful.
+"""ResNet50-3D classifier (Bottleneck, [3, 4, 6, 3]), dropout + linear or cosine head, optionally MedicalNet-faithful.
 
 Built on MONAI's ``ResNet`` (same module names, so MedicalNet/MONAI checkpoints match key for key). MONAI's ResNet
 down-samples in every stage; MedicalNet (Chen et al. 2019) keeps layer3/layer4 at stride 1 with dilation 2/4, so with
