@@ -30,6 +30,17 @@ DEMO_DATASETS: dict[str, str] = {
     "glacier_tiles": "monai_pipelines.data.synthetic.glacier_tiles:generate_glacier_tiles",
 }
 
+# bump a demo's version when its generator's output changes, so caches made by older code are not reused
+DEMO_VERSIONS: dict[str, int] = {
+    "glioma": 2,  # v2: 160 subjects (40 were too few for a 5-fold CNN to learn)
+}
+
+
+def demo_folder_name(name: str) -> str:
+    """Cache folder of a demo: its name, plus ``_v<N>`` from version 2 on."""
+    version = DEMO_VERSIONS.get(name, 1)
+    return name if version == 1 else f"{name}_v{version}"
+
 
 @dataclass(frozen=True)
 class DatasetLocation:
@@ -43,7 +54,7 @@ def ensure_demo_dataset(name: str) -> DatasetLocation:
     """Generate demo dataset ``name`` into the cache unless already complete; return its location."""
     if name not in DEMO_DATASETS:
         raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(sorted(DEMO_DATASETS))}.")
-    target = cache_dir("demo") / name
+    target = cache_dir("demo") / demo_folder_name(name)
     if not (target / MANIFEST_NAME).is_file():
         module_name, func_name = DEMO_DATASETS[name].split(":")
         generate = getattr(importlib.import_module(module_name), func_name)

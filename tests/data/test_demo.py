@@ -130,3 +130,12 @@ def test_dataset_dir_not_a_folder(tmp_path):
 
 def test_cache_is_redirected_by_conftest():
     assert Path.home() / ".cache" not in cache_dir().parents
+
+
+def test_versioned_demo_gets_its_own_folder(fake, tmp_path, monkeypatch):
+    from monai_pipelines.data import demo
+
+    monkeypatch.setitem(demo.DEMO_VERSIONS, "tiny", 3)
+    location = demo.ensure_demo_dataset("tiny")
+    assert Path(location.dataset_dir) == tmp_path / "cache" / "demo" / "tiny_v3"
+    assert demo.demo_folder_name("unversioned") == "unversioned"

@@ -25,7 +25,7 @@ from monai_pipelines.data.synthetic.tissues import TISSUE_PROPERTIES, Tissue
 __all__ = ["GliomaPhantom", "make_glioma_phantom", "flair_signal", "generate_glioma", "GLIOMA_SEQUENCES"]
 
 GLIOMA_SEQUENCES = ("flair", "t1", "t1ce", "t2")
-GLIOMA_SUBJECTS = 40
+GLIOMA_SUBJECTS = 160  # 40 were too few: the CNN memorised the folds (see the bundle README)
 GLIOMA_SHAPE = (64, 64, 64)
 GLIOMA_SPACING = (2.5, 2.5, 2.5)  # a 160 mm field of view, so the head is head-sized
 MR_SCALE = 1000.0
