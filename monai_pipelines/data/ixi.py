@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from monai_pipelines.data.folds import assign_folds, split_subjects
 from monai_pipelines.data.manifest import build_manifest, write_manifest
+from monai_pipelines.transforms.n4_bias_field_correction import otsu_threshold
 
 __all__ = [
     "IXI_SEQUENCES",
@@ -80,13 +81,11 @@ def find_ixi_subjects(raw_dir: str | os.PathLike) -> tuple[dict[str, dict[str, P
 
 def head_mask(image: np.ndarray) -> np.ndarray:
     """Foreground mask of an MR volume: Otsu threshold, largest component, holes filled (per axial slice too)."""
-    from skimage.filters import threshold_otsu
-
     data = np.nan_to_num(np.asarray(image, dtype=np.float32))
     positive = data[data > 0]
     if positive.size == 0:
         raise ValueError("the image is empty (no positive voxel), no foreground mask can be drawn.")
-    mask = data > threshold_otsu(positive) * 0.5
+    mask = data > otsu_threshold(positive) * 0.5
     labels, n = ndimage.label(mask)
     if n > 1:
         sizes = ndimage.sum(mask, labels, index=range(1, n + 1))
