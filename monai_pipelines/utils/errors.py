@@ -8,6 +8,7 @@ full traceback, and ``MONAI_PIPELINES_TRACEBACK=1`` always shows it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from types import TracebackType
@@ -45,6 +46,12 @@ def install_error_hook() -> None:
             return
         message = " ".join(str(found).split()) or type(found).__name__
         print(f"error: {message}  (full traceback: {TRACEBACK_ENV}=1)", file=sys.stderr)
+        # exit now: interpreter teardown with native worker threads still alive can abort (SIGABRT) after the
+        # message, turning a clean "exit 1" into a crash
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
     hook._monai_pipelines = True  # type: ignore[attr-defined]
     sys.excepthook = hook
