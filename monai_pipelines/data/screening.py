@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-
-logger = logging.getLogger("monai_pipelines")
 
 
 def screen_datalist(datalist: list[dict], keys: Sequence[str], skip_corrupted: bool = False, **check_kwargs) -> list[dict]:
@@ -15,9 +12,5 @@ def screen_datalist(datalist: list[dict], keys: Sequence[str], skip_corrupted: b
         return list(datalist)
     from monai_pipelines.transforms.robust_load import filter_loadable
 
-    good, skipped = filter_loadable(datalist, keys, **check_kwargs)
-    for item, reason in skipped:
-        logger.warning(f"skipping corrupted item (subject {item.get('subject', '?')}): {reason}")
-    if skipped:
-        logger.warning(f"skip_corrupted: {len(skipped)} of {len(datalist)} items skipped, {len(good)} used.")
+    good, _ = filter_loadable(datalist, keys, **check_kwargs)  # logs each skipped item and the count
     return good

@@ -282,7 +282,8 @@ def filter_loadable(
             good.append(item)
         else:
             skipped.append((item, reason))
-            logger.warning("skipping item: %s", reason)
+            subject = item.get("subject", "?") if isinstance(item, Mapping) else "?"
+            logger.warning("skipping item (subject %s): %s", subject, reason)
     if skipped:
-        logger.warning("skipped %d of %d items with unusable images", len(skipped), len(datalist))
+        logger.warning("%d of %d items skipped, %d used (unusable images)", len(skipped), len(datalist), len(good))
     return good, skipped
