@@ -56,6 +56,8 @@ def test_train_resume_evaluate_and_infer_real_ct(trained, real_data, tmp_path):
     wf.run()
     summary = json.loads((out / "metrics" / "test_summary.json").read_text())
     assert summary["subjects"] == 1 and {"mae", "psnr", "ssim"} <= set(summary["model"]) and "baseline" in summary
+    # inside the body mask (target > -500 HU, holes filled per slice) as well as over the whole volume
+    assert {"mae_mask", "ssim_mask"} <= set(summary["model"]) and "mae_mask" in summary["baseline"]
     slice_rows = (out / "metrics" / "test_slice_metrics.csv").read_text().strip().splitlines()
     assert len(slice_rows) == 1 + 8 and slice_rows[0].startswith("volume,slice,mae")
     pred = nib.load(str(out / "predictions" / "test" / "thorax_004_phase0.nii.gz"))
