@@ -21,6 +21,9 @@ from monai_pipelines.data.synthetic.head_phantom import save_nifti
 N_PHASES = 10
 THORAX_SHAPE = (64, 64, 32)
 THORAX_SPACING = (6.0, 6.0, 8.0)  # mm: 384 x 384 x 256 mm field of view
+# per-phase noise: 4D CT's ~20-30 HU at 1 x 1 x 2.5 mm falls with the square root of the voxel volume (x115 here)
+THORAX_NOISE_HU = 3.0
+THORAX_SUBJECTS, THORAX_TEST_SUBJECTS = 48, 6
 HU = {"air": -1000.0, "lung": -850.0, "vessel": -150.0, "fat": -100.0, "soft": 40.0, "liver": 60.0,
       "blood": 45.0, "tumour": 25.0, "spine": 450.0, "rib": 800.0}
 
@@ -108,7 +111,8 @@ def _phase_volume(grid: tuple[np.ndarray, np.ndarray, np.ndarray], p: dict, s: f
 
 
 def make_thorax_phantom(
-    seed: int = 0, shape: tuple[int, int, int] = THORAX_SHAPE, n_phases: int = N_PHASES, noise_hu: float = 10.0
+    seed: int = 0, shape: tuple[int, int, int] = THORAX_SHAPE, n_phases: int = N_PHASES,
+    noise_hu: float = THORAX_NOISE_HU,
 ) -> ThoraxPhantom:
     """The phases of one subject; ``noise_hu`` is the per-phase Gaussian noise (independent across phases)."""
     rng = np.random.default_rng(seed)
@@ -124,14 +128,14 @@ def make_thorax_phantom(
 
 
 def generate_thorax_phases(
-    out_dir: str | Path, n_subjects: int = 12, n_test: int = 2, shape: tuple[int, int, int] = THORAX_SHAPE,
-    seed: int = 0, folds: int = 5,
+    out_dir: str | Path, n_subjects: int = THORAX_SUBJECTS, n_test: int = THORAX_TEST_SUBJECTS,
+    shape: tuple[int, int, int] = THORAX_SHAPE, seed: int = 0, folds: int = 5, noise_hu: float = THORAX_NOISE_HU,
 ) -> Path:
     """Write the demo in the pix2pix layout (trainA = average CT, trainB = phase 0; testA/testB) + manifest.json."""
     out_dir = Path(out_dir)
     for i in range(n_subjects):
         split = "test" if i >= n_subjects - n_test else "train"
-        phantom = make_thorax_phantom(seed=seed * 100_003 + i, shape=shape)
+        phantom = make_thorax_phantom(seed=seed * 100_003 + i, shape=shape, noise_hu=noise_hu)
         name = f"thorax_{i:03d}.nii.gz"
         save_nifti(phantom.average, phantom.affine, out_dir / f"{split}A" / name)
         save_nifti(phantom.phase0, phantom.affine, out_dir / f"{split}B" / name)
