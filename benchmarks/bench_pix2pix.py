@@ -2,7 +2,9 @@
 and generator inference time per slice.
 
 Same generator and PatchGAN, same in-memory batches, Adam(beta1=0.5), vanilla GAN + lambda * L1. Runs are
-interleaved and repeated; the median iterations/s is reported. Defaults are the bundle's (unet_512 at 512, batch 4,
+interleaved (the order alternating between repeats) and repeated; the time of an iteration is the gap between
+consecutive iteration ends (the first step of each new pair of networks is warm-up and dropped), and iterations/s
+is 1 / the median over all iterations: on a shared CPU, run totals of a few iterations vary by tens of percent. Defaults are the bundle's (unet_512 at 512, batch 4,
 instance norm); on a CPU use a reduced size, e.g.
 
     python benchmarks/bench_pix2pix.py --size 128 --num-downs 7 --ngf 16 --batch 2 --iterations 4 --repeats 2
@@ -15,6 +17,7 @@ import statistics
 import time
 
 import torch
+from ignite.engine import Events
 from torch.utils.data import DataLoader
 
 from monai_pipelines.engines import ConditionalGanTrainer
@@ -50,12 +53,17 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def plain_run(args, device, loader, amp: bool, channels_last: bool) -> float:
-    """The reference optimize_parameters loop in plain PyTorch; returns iterations/s."""
+def _gaps(stamps: list[float]) -> list[float]:
+    """Per-iteration times from [start, end of iteration 1, end of 2, ...], without the warm-up iteration 1."""
+    return [b - a for a, b in zip(stamps[1:-1], stamps[2:])]
+
+
+def plain_run(args, device, loader, amp: bool, channels_last: bool) -> list[float]:
+    """The reference optimize_parameters loop in plain PyTorch; returns seconds per iteration."""
     gen, disc, opt_g, opt_d = make_nets(args, device, channels_last)
     bce, l1 = torch.nn.BCEWithLogitsLoss(), torch.nn.L1Loss()
     _sync(device)
-    start = time.perf_counter()
+    stamps = [time.perf_counter()]
     for batch in loader:
         a, b = batch["condition"].to(device), batch["target"].to(device)
         if channels_last:
@@ -78,22 +86,23 @@ def plain_run(args, device, loader, amp: bool, channels_last: bool) -> float:
         opt_g.step()
         for p in disc.parameters():
             p.requires_grad_(True)
-    _sync(device)
-    return len(loader) / (time.perf_counter() - start)
+        _sync(device)
+        stamps.append(time.perf_counter())
+    return _gaps(stamps)
 
 
-def engine_run(args, device, loader, amp: bool, channels_last: bool) -> float:
+def engine_run(args, device, loader, amp: bool, channels_last: bool) -> list[float]:
     gen, disc, opt_g, opt_d = make_nets(args, device, channels_last)
     trainer = ConditionalGanTrainer(
         device=device, max_epochs=1, train_data_loader=loader, generator=gen, discriminator=disc,
         g_optimizer=opt_g, d_optimizer=opt_d, adversarial_loss=AdversarialLoss("vanilla"),
         lambda_reconstruction=args.lambda_l1, amp=amp, channels_last=channels_last,
     )
-    _sync(device)
-    start = time.perf_counter()
+    stamps: list[float] = []
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda _: (_sync(device), stamps.append(time.perf_counter())))
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda _: (_sync(device), stamps.append(time.perf_counter())))
     trainer.run()
-    _sync(device)
-    return len(loader) / (time.perf_counter() - start)
+    return _gaps(stamps)
 
 
 def inference_ms(args, device, amp: bool, channels_last: bool, size: int) -> float:
@@ -129,17 +138,20 @@ def main() -> None:
     device = torch.device(args.device)
     loader = make_loader(args)
     print(f"device {device}, {args.size}px, num_downs {args.num_downs}, ngf {args.ngf}, batch {args.batch}, "
-          f"{args.iterations} iterations x {args.repeats} repeats (median it/s)")
+          f"{args.iterations} iterations x {args.repeats} repeats (1 / median time per iteration)")
     variants = [("fp32", False, False), ("bf16", True, False), ("fp32+channels_last", False, True),
                 ("bf16+channels_last", True, True)]
+    if args.iterations < 2:
+        parser.error("--iterations must be >= 2 (the first iteration of every run is warm-up)")
     engine_run(args, device, loader, False, False)  # warm-up
     results = {}
     for name, amp, cl in variants:
         plain, ours = [], []
-        for _ in range(args.repeats):
-            plain.append(plain_run(args, device, loader, amp, cl))
-            ours.append(engine_run(args, device, loader, amp, cl))
-        results[name] = (statistics.median(plain), statistics.median(ours))
+        for r in range(args.repeats):  # alternate the order so neither side always runs first
+            runs = [(plain, plain_run), (ours, engine_run)]
+            for times, fn in runs if r % 2 == 0 else runs[::-1]:
+                times.extend(fn(args, device, loader, amp, cl))
+        results[name] = (1 / statistics.median(plain), 1 / statistics.median(ours))
     base = results["fp32"][1]
     print(f"{'variant':<22}{'plain it/s':>12}{'engine it/s':>13}{'engine/plain':>14}{'vs fp32':>9}")
     for name, (plain, ours) in results.items():
