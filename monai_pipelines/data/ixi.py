@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from monai_pipelines.data.folds import assign_folds, split_subjects
 from monai_pipelines.data.manifest import build_manifest, write_manifest
-from monai_pipelines.transforms.n4_bias_field_correction import otsu_threshold
+from monai_pipelines.transforms.n4_bias_field import otsu_threshold
 
 __all__ = [
     "IXI_SEQUENCES",
@@ -149,7 +149,7 @@ def register_subject(
     Returns:
         (images on the reference grid, reference affine, foreground mask)
     """
-    from monai_pipelines.transforms.n4_bias_field_correction import n4_bias_field_correction
+    from monai_pipelines.transforms.n4_bias_field import n4_bias_field_correction
     from monai_pipelines.transforms.rigid_registration import rigid_register
 
     fixed, fixed_affine = _load(files[reference])

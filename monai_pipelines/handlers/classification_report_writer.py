@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from monai_pipelines.metrics.classification_metrics import SUMMARY_METRICS, ClassificationMetrics
 from monai_pipelines.metrics.classification_plots import (
     plot_confusion_matrix,
     plot_learning_curves,
@@ -32,7 +33,6 @@ from monai_pipelines.metrics.classification_plots import (
     plot_pr_curve,
     plot_roc_curve,
 )
-from monai_pipelines.metrics.classification_report import SUMMARY_METRICS, ClassificationMetrics
 
 __all__ = ["ClassificationReportWriter", "loss_summary", "file_log_handler", "close_file_logs"]
 

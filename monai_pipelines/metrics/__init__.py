@@ -1,4 +1,5 @@
 
+from .classification_metrics import ClassificationMetrics, classification_report
 from .classification_plots import (
     plot_confusion_matrix,
     plot_learning_curves,
@@ -6,6 +7,5 @@ from .classification_plots import (
     plot_pr_curve,
     plot_roc_curve,
 )
-from .classification_report import ClassificationMetrics, classification_report
 from .hu_metrics import hu_metrics, ssim_map
-from .segmentation_report import GLACIER_CLASSES, SegmentationReport, confusion_matrix, segmentation_report
+from .segmentation_metrics import GLACIER_CLASSES, SegmentationReport, confusion_matrix, segmentation_report

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from monai_pipelines.data.geotiff import LoadGeoTIFFd
-from monai_pipelines.metrics.segmentation_report import GLACIER_CLASSES, confusion_matrix, segmentation_report
+from monai_pipelines.metrics.segmentation_metrics import GLACIER_CLASSES, confusion_matrix, segmentation_report
 
 __all__ = ["ndsi_baseline_report", "write_comparison"]
 

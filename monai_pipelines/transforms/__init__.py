@@ -14,7 +14,7 @@ from .hu_window import (  # noqa: E501
     hu_to_window,
     window_to_hu,
 )
-from .n4_bias_field_correction import (  # noqa: E501
+from .n4_bias_field import (  # noqa: E501
     N4BiasFieldCorrection,
     N4BiasFieldCorrectionD,
     N4BiasFieldCorrectiond,

@@ -12,7 +12,7 @@ from ignite.engine import Engine, Events
 from monai_pipelines.handlers.classification_report_writer import ClassificationReportWriter, loss_summary
 from monai_pipelines.handlers.early_stopping import EarlyStopping
 from monai_pipelines.handlers.training_history import TrainingHistory
-from monai_pipelines.metrics.classification_report import ClassificationMetrics
+from monai_pipelines.metrics.classification_metrics import ClassificationMetrics
 
 LABELS = torch.tensor([0, 1, 1, 1])
 # per epoch: P(HGG) of the 4 validation cases; AUC 0.667, 1.0 (best), 0.667

@@ -9,7 +9,7 @@ from ignite.engine import Engine
 from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import f1_score, jaccard_score, matthews_corrcoef, precision_score, recall_score
 
-from monai_pipelines.metrics.segmentation_report import SegmentationReport, confusion_matrix, segmentation_report
+from monai_pipelines.metrics.segmentation_metrics import SegmentationReport, confusion_matrix, segmentation_report
 
 
 def _pair(seed: int):

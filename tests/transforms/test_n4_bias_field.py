@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from monai_pipelines.transforms.n4_bias_field_correction import (
+from monai_pipelines.transforms.n4_bias_field import (
     N4BiasFieldCorrection,
     N4BiasFieldCorrectiond,
     n4_bias_field_correction,

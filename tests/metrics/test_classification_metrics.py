@@ -10,7 +10,7 @@ import torch
 from ignite.engine import Engine
 
 from monai_pipelines.losses.ldam_loss import LDAMLoss
-from monai_pipelines.metrics.classification_report import ClassificationMetrics, classification_report
+from monai_pipelines.metrics.classification_metrics import ClassificationMetrics, classification_report
 
 LABELS = [0, 0, 1, 1, 1, 1]
 P1 = [0.2, 0.6, 0.7, 0.4, 0.9, 0.8]  # argmax -> [0, 1, 1, 0, 1, 1]
