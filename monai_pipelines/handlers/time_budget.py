@@ -22,6 +22,15 @@ def _hms(seconds: float) -> str:
     return str(datetime.timedelta(seconds=round(seconds)))
 
 
+def _on_any_rank(flag: bool) -> bool:
+    """True on every DDP rank if it is true on one: ranks stopping at different iterations would deadlock DDP."""
+    from ignite import distributed as idist
+
+    if idist.get_world_size() < 2:
+        return flag
+    return bool(idist.all_reduce(int(flag), op="MAX"))
+
+
 class TimeBudget:
     """Ends the run after the epoch when another one would not fit into ``budget_seconds``; rerun to continue.
 
@@ -30,6 +39,7 @@ class TimeBudget:
     ``time_budget_stopped = True`` so no final model is written. At each iteration: if the budget is already spent,
     it terminates at once (the last completed epoch's checkpoint is what resumes). Ignite 0.5.5 still fires
     COMPLETED after ``terminate()``, so loggers close normally. The clock starts when this handler is created.
+    Under DDP, attach it on every rank: each decision is all-reduced, so all ranks stop after the same iteration.
 
     Args:
         budget_seconds: wall-clock budget of this process; None or 0 disables the handler.
@@ -75,7 +85,7 @@ class TimeBudget:
         if engine.state.max_epochs is not None and engine.state.epoch >= engine.state.max_epochs:
             return
         mean_epoch = sum(self.epoch_times) / max(len(self.epoch_times), 1)
-        if self.elapsed() + mean_epoch + self.margin <= self.budget:
+        if not _on_any_rank(self.elapsed() + mean_epoch + self.margin > self.budget):
             return
         if self.checkpoint is not None:
             self.checkpoint.save(engine, force=True)
@@ -88,7 +98,9 @@ class TimeBudget:
         )
 
     def _on_iteration_completed(self, engine: Engine) -> None:
-        if not engine.should_terminate and self.elapsed() > self.budget:
+        if engine.should_terminate:
+            return
+        if _on_any_rank(self.elapsed() > self.budget):
             self._stop(
                 engine,
                 f"time budget {_hms(self.budget)} spent during epoch {engine.state.epoch}: stopping now; "
