@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from ignite import distributed as idist
 from ignite.engine import Engine
 from ignite.metrics import Metric
 
@@ -78,6 +79,13 @@ def segmentation_report(confusion: np.ndarray, class_names: Sequence[str] | None
     return report
 
 
+def _sum_over_ranks(confusion: np.ndarray) -> np.ndarray:
+    """The confusion matrix summed over DDP ranks (each validated its own shard); unchanged in one process."""
+    if idist.get_world_size() < 2:
+        return confusion
+    return idist.all_reduce(torch.as_tensor(confusion, dtype=torch.int64)).cpu().numpy()
+
+
 class SegmentationReport(Metric):
     """Ignite metric: accumulates the confusion matrix over an epoch; results flattened into ``engine.state.metrics``.
 
@@ -85,6 +93,7 @@ class SegmentationReport(Metric):
     ``{prefix}mcc``, ``{prefix}accuracy``, ``{prefix}mean_iou``, ``{prefix}mean_f1`` and ``{prefix}{iou,precision,
     recall,f1}_{class}``; with ``output_dir`` it also writes the full report (confusion matrix included) to
     ``output_dir/segmentation_report.json`` (latest epoch) and ``segmentation_reports.jsonl`` (one line per epoch).
+    Under DDP each rank accumulates its shard, the matrices are summed over ranks and rank 0 writes the files.
 
     Args:
         output_transform: engine output -> (pred, label); the default reads MONAI's decollated or batched output.
@@ -122,7 +131,7 @@ class SegmentationReport(Metric):
             self._confusion += confusion_matrix(torch.as_tensor(pred).detach(), torch.as_tensor(label), self.num_classes)
 
     def compute(self) -> dict[str, float]:
-        report = segmentation_report(self._confusion, self.class_names)
+        report = segmentation_report(_sum_over_ranks(self._confusion), self.class_names)
         self.last_report = report
         flat = {f"{self.prefix}{k}": report[k] for k in ("mcc", "accuracy", "mean_iou", "mean_f1")}
         for name, stats in report["per_class"].items():
@@ -132,7 +141,7 @@ class SegmentationReport(Metric):
 
     def completed(self, engine: Engine, name: str) -> None:
         super().completed(engine, name)
-        if self.output_dir is not None and self.last_report is not None:
+        if self.output_dir is not None and self.last_report is not None and idist.get_rank() == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             record = {"epoch": int(getattr(engine.state, "epoch", 0)), **self.last_report}
             tmp = self.output_dir / "segmentation_report.json.tmp"

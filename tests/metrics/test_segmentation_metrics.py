@@ -55,3 +55,32 @@ def test_ignite_metric_accumulates_per_epoch_and_writes_report(tmp_path):
     saved = json.loads((tmp_path / "segmentation_report.json").read_text())
     assert saved["epoch"] == 2 and np.sum(saved["confusion_matrix"]) == pred.size
     assert len((tmp_path / "segmentation_reports.jsonl").read_text().splitlines()) == 2
+
+
+def _ddp_rank(rank: int, init_file: str, out_dir: str) -> None:
+    """One of 2 gloo ranks validating its own shard (batch ``rank``) into one shared output folder."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    metric = SegmentationReport(output_dir=out_dir)
+    engine = Engine(lambda e, b: [{"pred": torch.as_tensor(p), "label": torch.as_tensor(t)} for p, t in zip(*b)])
+    metric.attach(engine, "val_mcc")
+    engine.run([_pair(1 + rank)], max_epochs=2)
+    with open(f"{out_dir}/mcc_rank{rank}.json", "w") as f:
+        json.dump(engine.state.metrics["val_mcc"], f)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_ddp_ranks_report_the_whole_validation_set_and_write_once(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_ddp_rank, args=(str(tmp_path / "pg"), str(tmp_path)), nprocs=2, start_method="spawn")
+    pred = np.concatenate([_pair(1)[0], _pair(2)[0]]).ravel()
+    target = np.concatenate([_pair(1)[1], _pair(2)[1]]).ravel()
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"mcc_rank{rank}.json").read_text()) == pytest.approx(
+            matthews_corrcoef(target, pred))
+    saved = json.loads((tmp_path / "segmentation_report.json").read_text())
+    assert np.sum(saved["confusion_matrix"]) == pred.size
+    assert len((tmp_path / "segmentation_reports.jsonl").read_text().splitlines()) == 2  # 2 epochs, rank 0 only
