@@ -1,0 +1,91 @@
+"""Every bundle's multi_gpu_train.json under torchrun: 2 CPU ranks (gloo) train, write once, and resume together.
+
+Each bundle runs at its single-process test's tiny size: 1 epoch, then the same command with 2 epochs, which must
+resume on both ranks (a rank that restarts at epoch 1 would hang the other at the first all-reduce).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monai_pipelines.data.synthetic.glioma_phantom import generate_glioma
+from monai_pipelines.data.synthetic.head_dataset import generate_head_mri_ct
+from monai_pipelines.data.synthetic.thorax_phantom import generate_thorax_phases
+from monai_pipelines.utils.paths import repo_root
+from tests.bundles import test_ct_phase_pix2pix as pix2pix_test
+from tests.bundles import test_glacier_segmentation as glacier_test
+from tests.bundles import test_glioma_grade_resnet50_3d as glioma_test
+from tests.bundles import test_mmgan_missing_modality as mmgan_test
+from tests.bundles import test_mri_to_ct_unet3d as mri_to_ct_test
+
+pytestmark = pytest.mark.slow
+
+
+def _mri_to_ct(data: Path) -> dict[str, Any]:
+    generate_head_mri_ct(data, n_subjects=8, shape=(32, 32, 32), folds=2, test_fraction=0.25)
+    return {"dataset_dir": str(data), **mri_to_ct_test.TINY}
+
+
+def _pix2pix(data: Path) -> dict[str, Any]:
+    generate_thorax_phases(data, n_subjects=5, n_test=1, shape=(32, 32, 8), folds=2)
+    return {"dataset_dir": str(data), **pix2pix_test.TINY}
+
+
+def _mmgan(data: Path) -> dict[str, Any]:
+    return mmgan_test._overrides(mmgan_test._slices_dataset(data), data)  # output_dir is set by the test
+
+
+def _glioma(data: Path) -> dict[str, Any]:
+    generate_glioma(data, n_subjects=10, shape=(24, 24, 24), folds=2)
+    return {"dataset_dir": str(data), "cache_dir": str(data / "cache"), **glioma_test.TINY}
+
+
+def _glacier(data: Path) -> dict[str, Any]:
+    return dict(glacier_test.TINY)  # the built-in demo tiles
+
+
+BUNDLES: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "mri_to_ct_unet3d": _mri_to_ct,
+    "ct_phase_pix2pix": _pix2pix,
+    "mmgan_missing_modality": _mmgan,
+    "glioma_grade_resnet50_3d": _glioma,
+    "glacier_segmentation": _glacier,
+}
+
+
+def _torchrun(bundle: str, overrides: dict[str, Any], spec_path: Path) -> subprocess.CompletedProcess:
+    configs = repo_root() / "bundles" / bundle / "configs"
+    spec = {"config_file": [str(configs / "train.json"), str(configs / "multi_gpu_train.json")],
+            "logging_file": False, **overrides}
+    spec_path.write_text(json.dumps(spec))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "monai.bundle", "run", "training", "--args_file", str(spec_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=repo_root())
+
+
+@pytest.mark.parametrize("bundle", list(BUNDLES))
+def test_two_ranks_train_write_once_and_resume(bundle: str, tmp_path: Path):
+    overrides = BUNDLES[bundle](tmp_path / "data")
+    out = tmp_path / "run"
+    overrides |= {"output_dir": str(out), "num_workers": 0}
+    for epochs in (1, 2):
+        proc = _torchrun(bundle, overrides | {"epochs": epochs}, tmp_path / f"args_{epochs}.json")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    history = json.loads((out / "metrics" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]  # rank 0 alone writes; the second run resumed
+    checkpoints = [p.name for p in (out / "checkpoints").iterdir()]
+    assert any("epoch1" in name for name in checkpoints) and any("epoch2" in name for name in checkpoints)
+    assert not [p for p in out.rglob("*.tmp")]
+    assert json.loads((out / "config" / "config.json").read_text())["settings"]
+    for jsonl in out.rglob("*.jsonl"):  # per-epoch logs: one line per epoch, not one per rank
+        assert len(jsonl.read_text().splitlines()) == 2, jsonl
