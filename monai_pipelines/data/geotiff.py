@@ -28,6 +28,7 @@ __all__ = [
     "LoadGeoTIFFDict",
     "band_indices",
     "labels_from_channels",
+    "HKH_CHANNEL_CLASSES",
     "read_geotiff",
     "save_overlay_png",
     "write_mask_geotiff",
@@ -90,13 +91,18 @@ def read_geotiff(
     return data, meta
 
 
-def labels_from_channels(mask: np.ndarray, channel_classes: Sequence[int] = (1, 2)) -> np.ndarray:
+# HKH slice masks burn three ICIMOD layers: channel 0 every glacier (the union), 1 clean ice, 2 debris-covered
+HKH_CHANNEL_CLASSES = (0, 1, 2)
+
+
+def labels_from_channels(mask: np.ndarray, channel_classes: Sequence[int] = HKH_CHANNEL_CLASSES) -> np.ndarray:
     """(H, W) class map from a multi-channel H x W x K mask: class ``channel_classes[k]`` where channel k is set
-    (later channels win on overlap), 0 elsewhere. HKH slices: channel 0 clean ice, 1 debris (the third is unused)."""
+    (later channels win on overlap; class 0 leaves a channel unused), 0 elsewhere. The HKH default reads clean ice
+    from channel 1 and debris from channel 2; channel 0, all glaciers, is their union and is not a class."""
     mask = np.asarray(mask)
     out = np.zeros(mask.shape[:2], dtype=np.uint8)
     for k, cls in enumerate(channel_classes):
-        if k < mask.shape[-1]:
+        if cls and k < mask.shape[-1]:
             out[mask[..., k] > 0] = cls
     return out
 
@@ -157,7 +163,8 @@ class LoadGeoTIFFd(MapTransform):
     Args:
         bands: band names to keep, in order (None: all).
         band_names: names for files that carry none (HKH ``.npy`` slices: ``monai_pipelines.data.hkh.HKH_BANDS``).
-        channel_classes: class of each channel of multi-channel ``.npy`` masks.
+        channel_classes: class of each channel of multi-channel ``.npy`` masks (0: channel unused); the default
+            is the HKH layout, see :func:`labels_from_channels`.
     """
 
     def __init__(
@@ -165,7 +172,7 @@ class LoadGeoTIFFd(MapTransform):
         keys: KeysCollection = (Keys.IMAGE, Keys.LABEL),
         bands: Sequence[str] | None = None,
         band_names: Sequence[str] | None = None,
-        channel_classes: Sequence[int] = (1, 2),
+        channel_classes: Sequence[int] = HKH_CHANNEL_CLASSES,
         image_key: str = Keys.IMAGE,
         allow_missing_keys: bool = False,
     ) -> None:

@@ -1,7 +1,7 @@
 """HKH glacier-mapping slices (LILA, Microsoft/ICIMOD) -> manifest.
 
 Layout (as published): ``<dataset_dir>/[slices/]slice_<tile>_img_<n>.npy`` (512 x 512 x 15, float) with
-``slice_<tile>_mask_<n>.npy`` (512 x 512 x 3; channel 0 clean ice, 1 debris-covered, 2 unused) and an optional
+``slice_<tile>_mask_<n>.npy`` (512 x 512 x 3; channel 0 all glaciers, 1 clean ice, 2 debris-covered) and an optional
 ``slices.geojson``. HKH has no lake class: class 3 never occurs in its labels. Slices of one Landsat tile share
 a subject (``tile_<tile>``) so that neighbouring, overlapping slices never straddle folds.
 """

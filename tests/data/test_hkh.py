@@ -12,9 +12,10 @@ def _write_slices(root, tiles=6, per_tile=2):
     for t in range(tiles):
         for n in range(per_tile):
             img = np.random.default_rng(t).random((16, 16, 15)).astype(np.float32)
-            mask = np.zeros((16, 16, 3), dtype=np.uint8)
-            mask[:4, :, 0] = 1
-            mask[8:, :, 1] = 1
+            mask = np.zeros((16, 16, 3), dtype=np.uint8)  # HKH layout: all glaciers, clean ice, debris
+            mask[:4, :, 1] = 1
+            mask[8:, :, 2] = 1
+            mask[..., 0] = mask[..., 1] | mask[..., 2]
             np.save(root / "slices" / f"slice_{t}_img_{n:03d}.npy", img)
             np.save(root / "slices" / f"slice_{t}_mask_{n:03d}.npy", mask)
     np.save(root / "slices" / "slice_9_img_000.npy", np.zeros((16, 16, 15), np.float32))  # no mask: left out
@@ -49,8 +50,18 @@ def test_errors(tmp_path):
         build_hkh_manifest(tmp_path)
 
 
-def test_real_hkh_masks(real_data):
-    mask = np.load(real_data / "hkh" / "slice_6_mask_072.npy")
+def test_channel_classes_choose_and_skip_channels():
+    mask = np.zeros((2, 3, 3), dtype=np.uint8)
+    mask[0, :, 0] = mask[0, 0, 1] = mask[0, 1, 2] = 1  # glacier row: one clean, one debris, one unlabelled pixel
+    assert labels_from_channels(mask).tolist() == [[1, 2, 0], [0, 0, 0]]
+    assert labels_from_channels(mask, (1, 0, 2)).tolist() == [[1, 2, 1], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("name", ["slice_6_mask_072.npy", "slice_14_mask_062.npy"])
+def test_real_hkh_masks_channel_0_is_all_glaciers(real_data, name):
+    mask = np.load(real_data / "hkh" / name)
+    assert mask.shape == (512, 512, 3) and mask.any()
+    # channel 0 (every glacier) covers channels 1 (clean ice) and 2 (debris): it is their union, not a class
+    assert ((mask[..., 1] | mask[..., 2]) <= mask[..., 0]).all()
     labels = labels_from_channels(mask)
-    assert labels.shape == (512, 512) and set(np.unique(labels)) <= {0, 1, 2}
-    assert (labels > 0).sum() == (mask[..., :2].max(-1) > 0).sum()
+    assert np.array_equal(labels == 1, mask[..., 1] > 0) and np.array_equal(labels == 2, mask[..., 2] > 0)
