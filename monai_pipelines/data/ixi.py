@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from monai_pipelines.data.folds import assign_folds, split_subjects
 from monai_pipelines.data.manifest import build_manifest, write_manifest
+from monai_pipelines.transforms.body_mask import fill_holes_per_slice, largest_component
 from monai_pipelines.transforms.n4_bias_field import otsu_threshold
 
 __all__ = [
@@ -85,16 +86,9 @@ def head_mask(image: np.ndarray) -> np.ndarray:
     positive = data[data > 0]
     if positive.size == 0:
         raise ValueError("the image is empty (no positive voxel), no foreground mask can be drawn.")
-    mask = data > otsu_threshold(positive) * 0.5
-    labels, n = ndimage.label(mask)
-    if n > 1:
-        sizes = ndimage.sum(mask, labels, index=range(1, n + 1))
-        mask = labels == (int(np.argmax(sizes)) + 1)
-    mask = ndimage.binary_closing(mask, iterations=2)
-    mask = ndimage.binary_fill_holes(mask)
-    for z in range(mask.shape[2]):
-        mask[:, :, z] = ndimage.binary_fill_holes(mask[:, :, z])
-    return mask
+    mask = largest_component(data > otsu_threshold(positive) * 0.5)
+    mask = ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
+    return fill_holes_per_slice(mask, slice_axis=2)
 
 
 def normalise_percentile(image: np.ndarray, mask: np.ndarray, percentile: float = 99.5) -> np.ndarray:

@@ -1,6 +1,14 @@
 
 from .band_normalize import BandNormalize, BandNormalized
-from .body_mask import BodyMask, BodyMaskD, BodyMaskd, BodyMaskDict, ct_body_mask
+from .body_mask import (
+    BodyMask,
+    BodyMaskD,
+    BodyMaskd,
+    BodyMaskDict,
+    ct_body_mask,
+    fill_holes_per_slice,
+    largest_component,
+)
 from .glcm_texture import GLCMTexture, GLCMTextured, glcm_features
 from .hu_window import (  # noqa: E501
     HUWindow,

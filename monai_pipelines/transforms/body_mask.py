@@ -15,20 +15,36 @@ from monai.config.type_definitions import NdarrayOrTensor
 from monai.transforms import MapTransform, Transform
 from scipy import ndimage
 
-__all__ = ["BodyMask", "BodyMaskD", "BodyMaskDict", "BodyMaskd", "ct_body_mask"]
+__all__ = [
+    "BodyMask",
+    "BodyMaskD",
+    "BodyMaskDict",
+    "BodyMaskd",
+    "ct_body_mask",
+    "fill_holes_per_slice",
+    "largest_component",
+]
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected component of a boolean mask (scipy; MONAI's version needs scikit-image)."""
+    labels, n = ndimage.label(mask)
+    if n < 2:
+        return np.asarray(mask, dtype=bool)
+    return labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+
+
+def fill_holes_per_slice(mask: np.ndarray, slice_axis: int = -1) -> np.ndarray:
+    """Holes filled in every slice along ``slice_axis`` (a 3D fill misses cavities open at the volume's ends)."""
+    slices = np.moveaxis(np.asarray(mask, dtype=bool), slice_axis, 0)
+    return np.moveaxis(np.stack([ndimage.binary_fill_holes(s) for s in slices]), 0, slice_axis)
 
 
 def ct_body_mask(volume: np.ndarray, threshold_hu: float = -500.0, slice_axis: int = -1) -> np.ndarray:
     """Boolean body mask of a spatial CT volume in HU: ``> threshold_hu``, largest component, holes filled per slice."""
     data = np.nan_to_num(np.asarray(volume, dtype=np.float32), nan=-1024.0)
-    mask = data > threshold_hu
-    labels, n = ndimage.label(mask)
-    if n > 1:
-        sizes = ndimage.sum(mask, labels, index=range(1, n + 1))
-        mask = labels == int(np.argmax(sizes)) + 1
-    mask = np.moveaxis(mask, slice_axis, 0)
-    filled = np.stack([ndimage.binary_fill_holes(s) for s in mask]) if mask.ndim == 3 else ndimage.binary_fill_holes(mask)
-    return np.moveaxis(filled, 0, slice_axis)
+    mask = largest_component(data > threshold_hu)
+    return fill_holes_per_slice(mask, slice_axis) if mask.ndim == 3 else ndimage.binary_fill_holes(mask)
 
 
 class BodyMask(Transform):

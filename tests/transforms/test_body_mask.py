@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from monai_pipelines.transforms import BodyMask, BodyMaskd, ct_body_mask
+from monai_pipelines.transforms import BodyMask, BodyMaskd, ct_body_mask, fill_holes_per_slice, largest_component
 
 
 def _thorax(shape=(40, 40, 6)) -> tuple[np.ndarray, np.ndarray]:
@@ -38,3 +38,15 @@ def test_channel_first_tensor_and_dict():
 
 def test_empty_volume_gives_empty_mask():
     assert not ct_body_mask(np.full((8, 8, 4), -1000.0)).any()
+
+
+def test_largest_component_and_per_slice_fill():
+    mask = np.zeros((6, 6, 2), bool)
+    mask[0, 0] = True  # 2 voxels
+    mask[2:6, 2:6] = True  # 32 voxels with a hole through both slices
+    mask[3:5, 3:5] = False
+    kept = largest_component(mask)
+    assert kept.sum() == 24 and not kept[0, 0].any()
+    filled = fill_holes_per_slice(kept)
+    assert filled[3:5, 3:5].all() and filled.sum() == 32
+    assert not largest_component(np.zeros((4, 4), bool)).any()
