@@ -18,6 +18,7 @@ import torch
 from ignite import distributed as idist
 from ignite.engine import Engine
 from ignite.metrics import Metric
+from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 from monai_pipelines.losses.mcc_loss import mcc_from_confusion
 
@@ -79,13 +80,6 @@ def segmentation_report(confusion: np.ndarray, class_names: Sequence[str] | None
     return report
 
 
-def _sum_over_ranks(confusion: np.ndarray) -> np.ndarray:
-    """The confusion matrix summed over DDP ranks (each validated its own shard); unchanged in one process."""
-    if idist.get_world_size() < 2:
-        return confusion
-    return idist.all_reduce(torch.as_tensor(confusion, dtype=torch.int64)).cpu().numpy()
-
-
 class SegmentationReport(Metric):
     """Ignite metric: accumulates the confusion matrix over an epoch; results flattened into ``engine.state.metrics``.
 
@@ -116,9 +110,11 @@ class SegmentationReport(Metric):
         super().__init__(output_transform=output_transform, device=device, skip_unrolling=True)
         self._metrics_result_mode = "flatten"
 
+    @reinit__is_reduced
     def reset(self) -> None:
-        self._confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        self._confusion = torch.zeros((self.num_classes, self.num_classes), dtype=torch.int64)
 
+    @reinit__is_reduced
     def update(self, output: Any) -> None:
         if isinstance(output, (list, tuple)) and output and isinstance(output[0], dict):  # decollated MONAI output
             pairs = [(o["pred"], o["label"]) for o in output]
@@ -128,10 +124,13 @@ class SegmentationReport(Metric):
             preds, labels = output
             pairs = list(zip(preds, labels)) if isinstance(preds, (list, tuple)) else [(preds, labels)]
         for pred, label in pairs:
-            self._confusion += confusion_matrix(torch.as_tensor(pred).detach(), torch.as_tensor(label), self.num_classes)
+            self._confusion += torch.from_numpy(
+                confusion_matrix(torch.as_tensor(pred).detach(), torch.as_tensor(label), self.num_classes)
+            )
 
+    @sync_all_reduce("_confusion:SUM")
     def compute(self) -> dict[str, float]:
-        report = segmentation_report(_sum_over_ranks(self._confusion), self.class_names)
+        report = segmentation_report(self._confusion.cpu().numpy(), self.class_names)
         self.last_report = report
         flat = {f"{self.prefix}{k}": report[k] for k in ("mcc", "accuracy", "mean_iou", "mean_f1")}
         for name, stats in report["per_class"].items():
