@@ -33,14 +33,13 @@ def test_every_public_name_resolves_by_module_path():
 
 
 @pytest.mark.parametrize(
-    "target",
+    ("target", "kwargs"),
     [
-        "monai_pipelines.transforms.n4_bias_field.N4BiasFieldCorrectiond",
-        "monai_pipelines.metrics.segmentation_metrics.SegmentationReport",
-        "monai_pipelines.metrics.classification_metrics.ClassificationMetrics",
+        ("monai_pipelines.transforms.n4_bias_field.N4BiasFieldCorrectiond", {"keys": ["image"]}),
+        ("monai_pipelines.metrics.segmentation_metrics.SegmentationReport", {"num_classes": 2}),
+        ("monai_pipelines.metrics.classification_metrics.ClassificationMetrics", {}),
     ],
 )
-def test_bundle_config_instantiates_by_module_path(target):
-    kwargs = {"keys": ["image"]} if "N4" in target else {"num_classes": 2} if "Segmentation" in target else {}
+def test_bundle_config_instantiates_by_module_path(target, kwargs):
     obj = ConfigParser({"x": {"_target_": target, **kwargs}}).get_parsed_content("x")
     assert type(obj).__name__ == target.rsplit(".", 1)[1]

@@ -17,11 +17,16 @@ CONFIGS = Path(__file__).resolve().parents[2] / "bundles" / "ct_phase_pix2pix" /
 TINY = {"spatial_size": 32, "num_downs": 5, "ngf": 4, "ndf": 4, "n_layers_d": 2, "num_workers": 0, "batch_size": 8}
 
 
+def tiny_dataset(root: Path) -> Path:
+    """5 breathing-thorax subjects at 32 x 32 x 8 (1 test), 2 folds (also the multi-GPU test's data)."""
+    generate_thorax_phases(root, n_subjects=5, n_test=1, shape=(32, 32, 8), folds=2)
+    return root
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("ct_phase")
-    data = root / "data"
-    generate_thorax_phases(data, n_subjects=5, n_test=1, shape=(32, 32, 8), folds=2)
+    data = tiny_dataset(root / "data")
     out = root / "run"
     common = {**TINY, "dataset_dir": str(data), "output_dir": str(out), "save_interval": 1}
     runs = []

@@ -35,11 +35,16 @@ TINY = {
 PLOTS = ("loss_curve", "learning_curves", "confusion_matrix", "roc_curve", "pr_curve")
 
 
+def tiny_dataset(root: Path) -> Path:
+    """10 glioma phantoms at 24^3, 2 folds: 8 HGG, 2 LGG, one LGG per fold (also the multi-GPU test's data)."""
+    generate_glioma(root, n_subjects=10, shape=(24, 24, 24), folds=2)
+    return root
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("glioma")
-    data = root / "data"
-    generate_glioma(data, n_subjects=10, shape=(24, 24, 24), folds=2)  # 8 HGG, 2 LGG: one LGG per fold
+    data = tiny_dataset(root / "data")
     for fold in (0, 1):
         wf = ConfigWorkflow(
             config_file=str(CONFIGS / "train.json"), workflow_type="train", dataset_dir=str(data), fold=fold,

@@ -24,11 +24,15 @@ CONFIGS = Path(bundle_root("mri_to_ct_unet3d")) / "configs"
 TINY = {"features": [4, 8, 16, 32], "patch_size": [32, 32, 32], "num_workers": 0}
 
 
-@pytest.fixture(scope="module")
-def small_dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("head_mri_ct")
+def tiny_dataset(root: Path) -> Path:
+    """8 subjects at 32^3, 2 folds, 2 test subjects (also the multi-GPU test's data)."""
     generate_head_mri_ct(root, n_subjects=8, shape=(32, 32, 32), folds=2, test_fraction=0.25)
     return root
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory) -> Path:
+    return tiny_dataset(tmp_path_factory.mktemp("head_mri_ct"))
 
 
 def _train(output_dir: Path, dataset_dir: Path, epochs: int, **overrides) -> None:

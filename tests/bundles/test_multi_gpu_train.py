@@ -16,9 +16,6 @@ from typing import Any
 
 import pytest
 
-from monai_pipelines.data.synthetic.glioma_phantom import generate_glioma
-from monai_pipelines.data.synthetic.head_dataset import generate_head_mri_ct
-from monai_pipelines.data.synthetic.thorax_phantom import generate_thorax_phases
 from monai_pipelines.utils.paths import repo_root
 from tests.bundles import test_ct_phase_pix2pix as pix2pix_test
 from tests.bundles import test_glacier_segmentation as glacier_test
@@ -30,13 +27,11 @@ pytestmark = pytest.mark.slow
 
 
 def _mri_to_ct(data: Path) -> dict[str, Any]:
-    generate_head_mri_ct(data, n_subjects=8, shape=(32, 32, 32), folds=2, test_fraction=0.25)
-    return {"dataset_dir": str(data), **mri_to_ct_test.TINY}
+    return {"dataset_dir": str(mri_to_ct_test.tiny_dataset(data)), **mri_to_ct_test.TINY}
 
 
 def _pix2pix(data: Path) -> dict[str, Any]:
-    generate_thorax_phases(data, n_subjects=5, n_test=1, shape=(32, 32, 8), folds=2)
-    return {"dataset_dir": str(data), **pix2pix_test.TINY}
+    return {"dataset_dir": str(pix2pix_test.tiny_dataset(data)), **pix2pix_test.TINY}
 
 
 def _mmgan(data: Path) -> dict[str, Any]:
@@ -44,8 +39,7 @@ def _mmgan(data: Path) -> dict[str, Any]:
 
 
 def _glioma(data: Path) -> dict[str, Any]:
-    generate_glioma(data, n_subjects=10, shape=(24, 24, 24), folds=2)
-    return {"dataset_dir": str(data), "cache_dir": str(data / "cache"), **glioma_test.TINY}
+    return {"dataset_dir": str(glioma_test.tiny_dataset(data)), "cache_dir": str(data / "cache"), **glioma_test.TINY}
 
 
 def _glacier(data: Path) -> dict[str, Any]:

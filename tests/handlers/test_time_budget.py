@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
+import torch
+import torch.distributed as dist
 from ignite.engine import Engine, Events
 
 from monai_pipelines.handlers import TimeBudget
+from tests._ddp import run_on_ranks
 from tests.handlers._resume_script import build
 
 
@@ -75,17 +79,8 @@ def test_disabled_budget_attaches_nothing():
         assert engine.state.epoch == 3 and not hasattr(engine.state, "time_budget_stopped")
 
 
-def _ddp_rank(rank: int, init_file: str, out_dir: str) -> None:
-    """One of 2 gloo ranks: every step all-reduces (as DDP does); only rank 0's clock runs past the budget."""
-    import datetime
-    import json
-
-    import torch
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=30))
-
+def _stop_on_rank(rank: int, out_dir: str) -> None:
+    """Every step all-reduces (as DDP does); only rank 0's clock runs past the budget."""
     def step(engine, batch):
         dist.all_reduce(torch.ones(1))
 
@@ -97,17 +92,11 @@ def _ddp_rank(rank: int, init_file: str, out_dir: str) -> None:
     if rank == 0:
         trainer.add_event_handler(Events.ITERATION_STARTED(once=5), lambda _: setattr(clock, "now", 500.0))
     trainer.run(range(4), max_epochs=5)
-    dist.barrier()
-    dist.destroy_process_group()
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump([trainer.state.epoch, trainer.state.iteration], f)
 
 
 def test_ddp_ranks_stop_together_when_one_rank_runs_out_of_time(tmp_path):
-    import json
-
-    import torch.multiprocessing as mp
-
-    mp.start_processes(_ddp_rank, args=(str(tmp_path / "pg"), str(tmp_path)), nprocs=2, start_method="spawn")
+    run_on_ranks(_stop_on_rank, tmp_path, str(tmp_path))
     stops = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert stops == [[2, 5], [2, 5]]  # rank 1's clock never ran out; it stops with rank 0 instead of hanging

@@ -10,6 +10,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import f1_score, jaccard_score, matthews_corrcoef, precision_score, recall_score
 
 from monai_pipelines.metrics.segmentation_metrics import SegmentationReport, confusion_matrix, segmentation_report
+from tests._ddp import run_on_ranks
 
 
 def _pair(seed: int):
@@ -57,25 +58,18 @@ def test_ignite_metric_accumulates_per_epoch_and_writes_report(tmp_path):
     assert len((tmp_path / "segmentation_reports.jsonl").read_text().splitlines()) == 2
 
 
-def _ddp_rank(rank: int, init_file: str, out_dir: str) -> None:
-    """One of 2 gloo ranks validating its own shard (batch ``rank``) into one shared output folder."""
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+def _validate_shard(rank: int, out_dir: str) -> None:
+    """Rank ``rank`` validates its own shard (batch ``rank``) into one shared output folder."""
     metric = SegmentationReport(output_dir=out_dir)
     engine = Engine(lambda e, b: [{"pred": torch.as_tensor(p), "label": torch.as_tensor(t)} for p, t in zip(*b)])
     metric.attach(engine, "val_mcc")
     engine.run([_pair(1 + rank)], max_epochs=2)
     with open(f"{out_dir}/mcc_rank{rank}.json", "w") as f:
         json.dump(engine.state.metrics["val_mcc"], f)
-    dist.barrier()
-    dist.destroy_process_group()
 
 
 def test_ddp_ranks_report_the_whole_validation_set_and_write_once(tmp_path):
-    import torch.multiprocessing as mp
-
-    mp.start_processes(_ddp_rank, args=(str(tmp_path / "pg"), str(tmp_path)), nprocs=2, start_method="spawn")
+    run_on_ranks(_validate_shard, tmp_path, str(tmp_path))
     pred = np.concatenate([_pair(1)[0], _pair(2)[0]]).ravel()
     target = np.concatenate([_pair(1)[1], _pair(2)[1]]).ravel()
     for rank in (0, 1):
