@@ -33,6 +33,7 @@ from monai_pipelines.metrics.classification_plots import (
     plot_pr_curve,
     plot_roc_curve,
 )
+from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["ClassificationReportWriter", "loss_summary", "file_log_handler", "close_file_logs"]
 
@@ -68,7 +69,12 @@ _FILE_HANDLERS: list[logging.FileHandler] = []
 
 
 def file_log_handler(path: str | os.PathLike, level: int = logging.INFO) -> logging.Handler:
-    """A file handler for a run's text log (``logs/train_<time>.log``); :func:`close_file_logs` removes it again."""
+    """A file handler for a run's text log (``logs/train_<time>.log``); :func:`close_file_logs` removes it again.
+
+    On DDP ranks other than 0 a NullHandler: one process writes the log.
+    """
+    if not is_main_process():
+        return logging.NullHandler()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setLevel(level)
@@ -89,12 +95,6 @@ def close_file_logs() -> None:
             if isinstance(logger_, logging.Logger) and handler in logger_.handlers:
                 logger_.removeHandler(handler)
         handler.close()
-
-
-def _rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0
 
 
 class ClassificationReportWriter:
@@ -163,14 +163,14 @@ class ClassificationReportWriter:
             self.best, self._best_selection = record, float(selection)
         logger.info(f"epoch {epoch}: " + " ".join(
             f"{k} {v:.6f}" for k, v in row.items() if k != "epoch" and isinstance(v, float)))
-        if _rank() != 0:
+        if not is_main_process():
             return
         self.write_metrics(engine)
         if self.per_epoch_plots and epoch % self.plot_every == 0:
             self._plots(record, epoch)
 
     def _on_completed(self, engine: Engine) -> None:
-        if _rank() != 0:
+        if not is_main_process():
             return
         if self.best is None:
             logger.warning("no validation ran: no final classification report written")

@@ -19,6 +19,7 @@ from ignite.engine import Engine, Events
 from monai.engines import Evaluator
 
 from monai_pipelines.handlers.rng_state import RNGState
+from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["TrainingCheckpoint", "atomic_save", "latest_checkpoint", "load_checkpoint", "evaluated_this_epoch"]
 
@@ -40,12 +41,6 @@ def _unwrap(obj: Any) -> Any:
             obj = obj._orig_mod
         else:
             return obj
-
-
-def _rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -274,7 +269,7 @@ class TrainingCheckpoint:
             engine.add_event_handler(Events.STARTED, self._on_started)
 
     def _on_started(self, engine: Engine) -> None:
-        if _rank() == 0:
+        if is_main_process():
             self._remove_stale_temp_files()
         if not self._registered:  # after every handler attached at construction time
             engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
@@ -296,7 +291,7 @@ class TrainingCheckpoint:
         whole_epoch = epoch_length is None or engine.state.iteration == engine.state.epoch * epoch_length
         if whole_epoch and engine.state.epoch > 0:
             self.save(engine, force=True)  # the last epoch is resumable even when off the save interval
-        if self.final_path is not None and _rank() == 0:
+        if self.final_path is not None and is_main_process():
             atomic_save(self._payload(self.final_save_dict or self.save_dict, full=False), self.final_path)
             logger.info("final model written to %s", self.final_path)
 
@@ -308,7 +303,7 @@ class TrainingCheckpoint:
             self._scored_epoch = epoch
             if self._update_best(engine):
                 self._improved_epoch = epoch
-        if _rank() != 0:
+        if not is_main_process():
             return None
         payload: dict | None = None
         written: Path | None = None
@@ -390,7 +385,7 @@ class TrainingCheckpoint:
                     raise ValueError("it is not a training checkpoint (no handler state)")
             except Exception as e:
                 logger.warning("checkpoint %s cannot be resumed (%s): trying an older one", path, e)
-                if _rank() == 0:  # set it aside so it is neither resumed nor counted as the newest again
+                if is_main_process():  # set it aside so it is neither resumed nor counted as the newest again
                     os.replace(path, path.with_name(path.name + ".corrupt"))
                 continue
             self._restore(engine, payload, path)

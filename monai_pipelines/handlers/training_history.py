@@ -19,6 +19,7 @@ from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
 from monai_pipelines.handlers.training_checkpoint import evaluated_this_epoch
+from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["TrainingHistory"]
 
@@ -156,7 +157,7 @@ class TrainingHistory:
         row = self._row(engine)
         # a rerun epoch (after a resume from an older checkpoint) replaces its row: every epoch appears once
         self.history = [r for r in self.history if r.get("epoch", 0) < row["epoch"]] + [row]
-        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank():
+        if not is_main_process():
             return
         self.write_json()
         if self.plot_path is not None and (row["epoch"] % self.plot_every == 0 or self._last_epoch(engine)):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import monai_pipelines
+from monai_pipelines.utils.dist import is_main_process
 
 
 def _jsonable(value: Any) -> Any:
@@ -31,8 +32,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def save_run_config(output_dir: str | os.PathLike, settings: dict[str, Any], name: str = "config.json") -> Path:
-    """Write the resolved settings, the command line and library versions; returns the file path."""
+    """Write the resolved settings, the command line and library versions; returns the file path (rank 0 writes)."""
     path = Path(output_dir) / "config" / name
+    if not is_main_process():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "settings": _jsonable(settings),
