@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from ignite import distributed as idist
 from ignite.engine import Engine
 from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 from monai_pipelines.losses.mcc_loss import mcc_from_confusion
+from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["GLACIER_CLASSES", "SegmentationReport", "confusion_matrix", "segmentation_report"]
 
@@ -140,7 +140,7 @@ class SegmentationReport(Metric):
 
     def completed(self, engine: Engine, name: str) -> None:
         super().completed(engine, name)
-        if self.output_dir is not None and self.last_report is not None and idist.get_rank() == 0:
+        if self.output_dir is not None and self.last_report is not None and is_main_process():
             self.output_dir.mkdir(parents=True, exist_ok=True)
             record = {"epoch": int(getattr(engine.state, "epoch", 0)), **self.last_report}
             tmp = self.output_dir / "segmentation_report.json.tmp"
