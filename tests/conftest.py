@@ -27,3 +27,11 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real sample images not found at {REAL_DATA} (set MONAI_PIPELINES_REAL_DATA)")
     return REAL_DATA
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Tests of the autocast machinery run it for real, also on a CPU that only emulates bf16 (tiny networks)."""
+    from monai_pipelines.engines import amp
+
+    monkeypatch.setattr(amp, "cpu_has_native_bf16", lambda: True)

@@ -1,14 +1,20 @@
 """Mixed precision and memory format on the device actually used.
 
 MONAI's trainers call ``torch.autocast("cuda")`` unconditionally, so ``amp=True`` silently stays
-fp32 on a CPU; these helpers autocast on ``device.type`` (bf16 on CPU, bf16/fp16 on CUDA).
+fp32 on a CPU; these helpers autocast on ``device.type`` (bf16 on CPU, bf16/fp16 on CUDA). A CPU without
+native bf16 arithmetic (AVX512-BF16 or AMX) emulates it: a 3D U-Net step measured 60x slower than fp32 on an
+AVX2 EPYC, so there ``amp`` stays fp32 and says so once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
 
@@ -27,9 +33,40 @@ def amp_dtype(device: torch.device | str, dtype: str | torch.dtype | None = None
     return torch.bfloat16
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), i.e. bf16 autocast can be faster than fp32."""
+    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    if "AMX" in capability:
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return "AVX512" in capability
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
+def amp_enabled(device: torch.device | str, enabled: bool, dtype: str | torch.dtype | None = None) -> bool:
+    """Whether autocast really runs: ``enabled``, except bf16 on a CPU that only emulates it (logged once)."""
+    device = torch.device(device)
+    if not enabled or device.type != "cpu" or amp_dtype(device, dtype) != torch.bfloat16:
+        return bool(enabled)
+    if cpu_has_native_bf16():
+        return True
+    _warn_emulated_bf16()
+    return False
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_emulated_bf16() -> None:
+    logger.warning("amp: this CPU has no native bf16 (%s); bf16 autocast would be emulated and many times slower "
+                   "than fp32, so this run computes in fp32", torch.backends.cpu.get_cpu_capability())
+
+
 def autocast(device: torch.device | str, enabled: bool, dtype: str | torch.dtype | None = None):
-    """``torch.autocast`` for ``device``'s type; a no-op context when disabled."""
-    if not enabled:
+    """``torch.autocast`` for ``device``'s type; a no-op context when disabled (or bf16 is emulated on this CPU)."""
+    if not amp_enabled(device, enabled, dtype):
         return contextlib.nullcontext()
     device = torch.device(device)
     return torch.autocast(device_type=device.type, dtype=amp_dtype(device, dtype))

@@ -14,6 +14,8 @@ from monai_pipelines.engines.conditional_gan_trainer import ConditionalGanTraine
 from monai_pipelines.losses.adversarial_loss import AdversarialLoss
 from monai_pipelines.networks import NLayerDiscriminator, Pix2PixUnetGenerator
 
+pytestmark = pytest.mark.usefixtures("native_bf16")
+
 
 def _nets(channels: int = 1, norm: str = "batch"):
     torch.manual_seed(0)

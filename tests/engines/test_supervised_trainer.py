@@ -12,6 +12,8 @@ from monai.utils.enums import CommonKeys
 
 from monai_pipelines.engines import SupervisedEvaluator, SupervisedTrainer
 
+pytestmark = pytest.mark.usefixtures("native_bf16")
+
 CPU = torch.device("cpu")
 
 
