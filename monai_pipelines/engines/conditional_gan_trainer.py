@@ -94,6 +94,12 @@ class ConditionalGanTrainer(Trainer):
     output ready), LOSS_COMPLETED and BACKWARD_COMPLETED (generator step), MODEL_COMPLETED (both steps done).
     """
 
+    #: scalars of ``engine.state.output`` that logging and history record (the first is the loss)
+    output_scalars: tuple[str, ...] = (
+        GanOutputKeys.G_LOSS, GanOutputKeys.G_ADV, GanOutputKeys.G_REC,
+        GanOutputKeys.D_LOSS, GanOutputKeys.D_REAL, GanOutputKeys.D_FAKE,
+    )
+
     def __init__(
         self,
         device: torch.device | str,

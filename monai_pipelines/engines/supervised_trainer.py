@@ -70,6 +70,9 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         other args: as ``monai.engines.SupervisedTrainer``.
     """
 
+    #: scalars of ``engine.state.output`` that logging and history record (the first is the loss)
+    output_scalars: tuple[str, ...] = (Keys.LOSS,)
+
     def __init__(
         self,
         *args: Any,
@@ -86,10 +89,11 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         self.grad_clip_norm = grad_clip_norm
         self._channels_last_done = False
         self.state.grad_norm = None
+        self.scaler = grad_scaler(self.state.device, self.amp, self.amp_dtype)
 
     def run(self) -> None:  # type: ignore[override]
-        """As MONAI's, but with a GradScaler for the device used, enabled only for fp16."""
-        self.scaler = grad_scaler(self.state.device, self.amp, self.amp_dtype)
+        """As MONAI's, but with the GradScaler for the device used (made at construction, so a checkpoint can
+        restore it before the run), enabled only for fp16."""
         Workflow.run(self)
 
     def _accumulation(self, engine: Any) -> tuple[bool, bool]:

@@ -9,5 +9,5 @@ from .slice_report_writer import SliceReportWriter
 from .synthesis_metrics_writer import SynthesisMetricsWriter
 from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
 from .time_budget import TimeBudget
-from .training_checkpoint import TrainingCheckpoint, atomic_save, latest_checkpoint, load_checkpoint
+from .training_checkpoint import TrainingCheckpoint, latest_checkpoint, load_checkpoint, read_checkpoint
 from .training_history import TrainingHistory

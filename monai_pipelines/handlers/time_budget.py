@@ -37,7 +37,7 @@ class TimeBudget:
     At each epoch end: if elapsed + mean epoch time + ``margin_seconds`` exceeds the budget, this epoch's checkpoint
     is written (idempotent with ``checkpoint``'s own save) and the trainer terminates; ``engine.state`` gets
     ``time_budget_stopped = True`` so no final model is written. At each iteration: if the budget is already spent,
-    it terminates at once (the last completed epoch's checkpoint is what resumes). Ignite 0.5.5 still fires
+    it writes the latest checkpoint at this iteration and terminates at once. Ignite 0.5.5 still fires
     COMPLETED after ``terminate()``, so loggers close normally. The clock starts when this handler is created.
     Under DDP, attach it on every rank: each decision is all-reduced, so all ranks stop after the same iteration.
 
@@ -88,7 +88,7 @@ class TimeBudget:
         if not _on_any_rank(self.elapsed() + mean_epoch + self.margin > self.budget):
             return
         if self.checkpoint is not None:
-            self.checkpoint.save(engine, force=True)
+            self.checkpoint.save(engine)
         self._stop(
             engine,
             f"time budget {_hms(self.budget)} nearly spent after epoch {engine.state.epoch} "
@@ -101,10 +101,12 @@ class TimeBudget:
         if engine.should_terminate:
             return
         if _on_any_rank(self.elapsed() > self.budget):
+            if self.checkpoint is not None:
+                self.checkpoint.save_iteration(engine)
             self._stop(
                 engine,
-                f"time budget {_hms(self.budget)} spent during epoch {engine.state.epoch}: stopping now; "
-                "the last completed epoch's checkpoint resumes when the same command runs again",
+                f"time budget {_hms(self.budget)} spent during epoch {engine.state.epoch}: stopping now at "
+                f"iteration {engine.state.iteration}; the same command resumes from there",
             )
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Whole-training-state checkpoints, written atomically and resumed automatically.
+"""Whole-training-state checkpoints in one scheme for every bundle, written atomically and resumed automatically.
 
 MONAI's CheckpointSaver/CheckpointLoader write in place (a kill mid-write leaves a corrupt newest file), load with
 ``weights_only=False``, keep no RNG states and need the resume path spelled out; this handler does all three.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,29 @@ from ignite.engine import Engine, Events
 from monai.engines import Evaluator
 
 from monai_pipelines.handlers.rng_state import RNGState
+from monai_pipelines.utils.atomic_write import atomic_copy, atomic_save, is_temporary
 from monai_pipelines.utils.dist import is_main_process
+from monai_pipelines.utils.errors import InputError
 
-__all__ = ["TrainingCheckpoint", "atomic_save", "latest_checkpoint", "load_checkpoint", "evaluated_this_epoch"]
+__all__ = [
+    "CONTRACT_KEY",
+    "TrainingCheckpoint",
+    "atomic_save",
+    "evaluated_this_epoch",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint",
+]
 
 #: ``engine.state`` attribute a time-budget stop sets: the run ended early, so no final model is written.
 TIME_BUDGET_STOPPED = "time_budget_stopped"
+#: payload entry holding the run contract (network definition and input contract), in every file written here.
+CONTRACT_KEY = "contract"
 _RNG_KEY = "rng_state"
 _HANDLER_KEY = "training_checkpoint"
-_TMP_SUFFIX = ".tmp"
+_RESERVED = {_RNG_KEY, _HANDLER_KEY, CONTRACT_KEY}
+_CHECKPOINT_SUFFIXES = (".pt", ".pth")
+_CORRUPT = ".corrupt"
 
 logger = logging.getLogger(__name__)
 
@@ -43,77 +56,70 @@ def _unwrap(obj: Any) -> Any:
             return obj
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file next to ``path``, fsync, then rename: ``path`` is whole or untouched."""
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """A checkpoint's payload, read with ``weights_only=True`` (a pickle that runs code is refused in one line)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist.")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}{_TMP_SUFFIX}")
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, length=16 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dst.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _epoch_files(save_dir: Path, prefix: str, extension: str, snapshots: bool) -> list[tuple[int, Path]]:
-    """``(epoch, path)`` of ``{prefix}_epoch{N}`` (and ``{prefix}_snapshot_epoch{N}``) files, newest first."""
-    kinds = "(snapshot_)?" if snapshots else "()"
-    pattern = re.compile(rf"^{re.escape(prefix)}_{kinds}epoch(\d+){re.escape(extension)}$")
-    found = []
-    if save_dir.is_dir():
-        for p in save_dir.iterdir():
-            m = pattern.match(p.name)
-            if m and p.is_file():
-                found.append((int(m.group(2)), 1 if m.group(1) else 0, p))
-    found.sort(key=lambda t: (-t[0], t[1]))  # newest epoch first, a regular file before a snapshot of that epoch
-    return [(epoch, p) for epoch, _, p in found]
-
-
-def latest_checkpoint(save_dir: str | os.PathLike, prefix: str = "checkpoint", extension: str = ".pt") -> Path | None:
-    """The newest ``{prefix}_epoch{N}{extension}`` (or snapshot) in ``save_dir`` by epoch number, or None."""
-    files = _epoch_files(Path(save_dir), prefix, extension, snapshots=True)
-    return files[0][1] if files else None
-
-
-def _read(path: Path, map_location: Any) -> dict:
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        reason = " ".join(str(e).split())[:300]
+        raise InputError(f"checkpoint {path} cannot be read as weights only (not a checkpoint, damaged, or a "
+                         f"pickle that would run code): {reason}") from e
     if not isinstance(payload, Mapping):
-        raise ValueError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict of states.")
+        raise InputError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict of states.")
     return dict(payload)
+
+
+def _position(payload: Mapping) -> tuple[int, int] | None:
+    """(epoch, iteration) of a full training checkpoint; None for any other file."""
+    state = payload.get(_HANDLER_KEY)
+    if not isinstance(state, Mapping) or "iteration" not in state:
+        return None
+    return int(state.get("epoch", 0)), int(state["iteration"])
+
+
+def _candidates(save_dir: Path) -> list[Path]:
+    if not save_dir.is_dir():
+        return []
+    return sorted(p for p in save_dir.iterdir()
+                  if p.is_file() and p.suffix in _CHECKPOINT_SUFFIXES and not is_temporary(p))
+
+
+def _newest(save_dir: Path, map_location: Any = "cpu", quarantine: bool = False) -> tuple[Path, dict] | None:
+    """The newest readable full training checkpoint in ``save_dir`` by its recorded iteration (whatever its name),
+    with its payload; unreadable files are logged (and, with ``quarantine``, renamed ``*.corrupt``)."""
+    found = []
+    for path in _candidates(save_dir):
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as e:
+            logger.warning("checkpoint %s cannot be read (%s): ignored", path, " ".join(str(e).split())[:200])
+            if quarantine and is_main_process():
+                os.replace(path, path.with_name(path.name + _CORRUPT))
+            continue
+        position = _position(payload) if isinstance(payload, Mapping) else None
+        if position is not None:  # same iteration (a best or snapshot copy): prefer the rolling latest file
+            found.append((position[1], path.name.startswith(("checkpoint_latest", "last", "latest")) or
+                          "latest" in path.name, path.stat().st_mtime, path))
+    if not found:
+        return None
+    *_, path = max(found)
+    return path, read_checkpoint(path, map_location)
+
+
+def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint a rerun of the same command resumes from (newest full training checkpoint), or None."""
+    newest = _newest(Path(save_dir))
+    return None if newest is None else newest[0]
+
+
+def describe_checkpoint(path: str | os.PathLike) -> str:
+    """``<path> (epoch E, iteration I)`` of a full training checkpoint."""
+    payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    position = _position(payload) or (0, 0)
+    return f"{path} (epoch {position[0]}, iteration {position[1]})"
 
 
 def evaluated_this_epoch(evaluator: Engine, trainer: Engine) -> bool:
@@ -122,8 +128,12 @@ def evaluated_this_epoch(evaluator: Engine, trainer: Engine) -> bool:
     return not isinstance(evaluator, Evaluator) or evaluator.state.epoch == trainer.state.epoch
 
 
-def _state_of(obj: Any) -> Any:
-    return _unwrap(obj).state_dict()
+def _load_into(obj: Any, state: Any, strict: bool = True) -> None:
+    target = _unwrap(obj)
+    if isinstance(target, torch.nn.Module):
+        target.load_state_dict(state, strict=strict)
+    else:
+        target.load_state_dict(state)
 
 
 def load_checkpoint(
@@ -133,15 +143,7 @@ def load_checkpoint(
 
     A file holding a bare state dict (weights only) is loaded into ``save_dict``'s single object.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist.")
-    try:
-        payload = _read(path, map_location)
-    except ValueError:
-        raise
-    except Exception as e:
-        raise ValueError(f"checkpoint {path} cannot be read: {e}") from e
+    payload = read_checkpoint(path, map_location)
     if len(save_dict) == 1 and next(iter(save_dict)) not in payload and all(
         isinstance(v, torch.Tensor) for v in payload.values()
     ):
@@ -149,82 +151,85 @@ def load_checkpoint(
     for key, obj in save_dict.items():
         if key not in payload:
             if strict:
-                raise ValueError(f"checkpoint {path} has no entry {key!r} (it holds {sorted(payload)}).")
+                raise InputError(f"checkpoint {path} has no entry {key!r} (it holds {sorted(payload)}).")
             logger.warning("checkpoint %s has no entry %r: left as is", path, key)
             continue
-        target = _unwrap(obj)
         try:
-            if isinstance(target, torch.nn.Module):
-                target.load_state_dict(payload[key], strict=strict)
-            else:
-                target.load_state_dict(payload[key])
+            _load_into(obj, payload[key], strict)
         except (RuntimeError, KeyError, ValueError) as e:
-            raise ValueError(f"checkpoint {path}: entry {key!r} does not fit: {e}") from e
+            raise InputError(f"checkpoint {path}: entry {key!r} does not fit: {' '.join(str(e).split())[:300]}") from e
     return payload
 
 
 class TrainingCheckpoint:
-    """Saves networks, optimizers, schedulers, engine, handlers and RNG states every epoch; resumes the newest.
+    """Saves networks, optimizers, schedulers, engine, handlers, RNG states and the run contract; resumes the newest.
 
-    Files in ``save_dir``: ``{prefix}_epoch{N}{extension}`` (the newest ``n_saved`` kept),
-    ``{prefix}_snapshot_epoch{N}{extension}`` every ``snapshot_every`` epochs (kept),
-    ``{prefix}_{best_name}{extension}`` when ``key_metric`` improves, and ``{final_name}{extension}`` when training
-    really completed (not when a time budget stopped it). Every write is atomic (temp file, fsync, rename).
+    Files in ``save_dir`` (names are settings, so each bundle keeps the names its source document uses):
 
-    Its epoch-end work is registered when the run starts, i.e. after every handler attached at construction
-    (validation, history, LR schedules), so a checkpoint holds the state after the whole epoch. Resuming happens
-    in its STARTED handler: attach it before handlers that act at STARTED.
+    - ``latest``: the rolling full-state checkpoint, rewritten after every epoch and, with ``every_n_iterations``,
+      every N iterations within an epoch;
+    - ``snapshot`` (a pattern with ``{epoch}``): a full-state copy every ``snapshot_every`` epochs, the newest
+      ``keep_snapshots`` kept (None: all);
+    - ``best``: a full-state copy whenever ``key_metric`` improves;
+    - ``final``: ``final_save_dict`` (default: the networks) when training really completed (not when a time budget
+      stopped it).
+
+    Every write is atomic (temporary file, fsync, rename). A run resumes from the newest readable full-state file
+    in ``save_dir`` by the iteration recorded inside it, whatever its name; an unreadable one is set aside as
+    ``*.corrupt`` and the next newest is tried. Its epoch-end work is registered when the run starts, i.e. after
+    every handler attached at construction (validation, history, LR schedules), so a checkpoint holds the state
+    after the whole epoch. Resuming happens in its STARTED handler: attach it before handlers that act at STARTED.
 
     Args:
-        save_dict: name -> object with ``state_dict``/``load_state_dict``; the trainer is added as ``"trainer"``
-            when absent (a bundle config should leave it out: ``@trainer`` from its own handler is circular).
-            RNG states and this handler's own state are added automatically.
-        key_metric: name in ``metric_engine.state.metrics`` (metric_engine defaults to the trainer; pass the
-            evaluator, run by a ValidationHandler attached earlier); improvements write the best file.
-        final_save_dict: what the final file holds (e.g. ``{"network": net}``); defaults to ``save_dict``.
-        resume: load the newest readable checkpoint at start, falling back to older ones.
-        rng_state: RNG capture (pass ``RNGState(transforms)`` to include transform generators).
+        save_dict: name -> object with ``state_dict``/``load_state_dict``; the trainer is added as ``"trainer"``.
+            RNG states, this handler's state and the contract are added automatically.
+        key_metric: name in ``metric_engine.state.metrics`` (metric_engine defaults to the trainer).
+        contract: the run contract (JSON-able mapping) stored in every file, so a checkpoint describes its model.
+        rng_state: RNG capture (default: Python, NumPy and torch global generators).
     """
 
     def __init__(
         self,
         save_dir: str | os.PathLike,
         save_dict: Mapping[str, Any],
-        prefix: str = "checkpoint",
-        n_saved: int | None = 3,
-        save_interval: int = 1,
+        latest: str = "checkpoint_latest.pt",
+        snapshot: str = "checkpoint_epoch{epoch}.pt",
+        snapshot_every: int | None = None,
+        keep_snapshots: int | None = None,
+        best: str | None = "checkpoint_best.pt",
+        final: str | None = "final_model.pt",
+        final_save_dict: Mapping[str, Any] | None = None,
         key_metric: str | None = None,
         key_metric_mode: str = "min",
         metric_engine: Engine | None = None,
-        best_name: str = "best",
-        snapshot_every: int | None = None,
-        final_name: str | None = None,
-        final_save_dict: Mapping[str, Any] | None = None,
-        extension: str = ".pt",
+        every_n_iterations: int | None = None,
+        contract: Mapping[str, Any] | None = None,
         resume: bool = True,
         map_location: Any = None,
         rng_state: RNGState | None = None,
     ) -> None:
         if key_metric_mode not in ("min", "max"):
             raise ValueError(f"key_metric_mode must be 'min' or 'max', got {key_metric_mode!r}.")
-        if save_interval < 1 or (snapshot_every is not None and snapshot_every < 1):
-            raise ValueError("save_interval and snapshot_every must be positive integers.")
-        reserved = {_RNG_KEY, _HANDLER_KEY}.intersection(save_dict)
+        for name, value in (("snapshot_every", snapshot_every), ("keep_snapshots", keep_snapshots),
+                            ("every_n_iterations", every_n_iterations)):
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}.")
+        if "{epoch" not in snapshot:
+            raise ValueError(f"snapshot must contain '{{epoch}}', got {snapshot!r}.")
+        reserved = _RESERVED.intersection(save_dict)
         if reserved:
             raise ValueError(f"save_dict keys {sorted(reserved)} are reserved for the checkpoint handler.")
         self.save_dir = Path(save_dir)
         self.save_dict = dict(save_dict)
         self.final_save_dict = dict(final_save_dict) if final_save_dict is not None else None
-        self.prefix = prefix
-        self.n_saved = n_saved
-        self.save_interval = save_interval
+        self.latest, self.snapshot, self.best, self.final = latest, snapshot, best, final
+        self.snapshot_every = None if snapshot_every is None else int(snapshot_every)
+        self.keep_snapshots = None if keep_snapshots is None else int(keep_snapshots)
+        self.every_n_iterations = None if every_n_iterations is None else int(every_n_iterations)
         self.key_metric = key_metric
         self.key_metric_mode = key_metric_mode
         self.metric_engine = metric_engine
-        self.best_name = best_name
-        self.snapshot_every = snapshot_every
-        self.final_name = final_name
-        self.extension = extension if extension.startswith(".") else f".{extension}"
+        self.contract = dict(contract) if contract is not None else None
         self.resume = resume
         self.map_location = "cpu" if map_location is None else map_location
         self.rng_state = RNGState() if rng_state is None else rng_state
@@ -235,28 +240,28 @@ class TrainingCheckpoint:
         self._registered = False
         self._scored_epoch = -1
         self._improved_epoch = -1
-        self._saved_epoch = -1
+        self._saved_iteration = -1
         self._snapshot_epoch = -1
         self._warned_metric = False
+        self._snapshot_pattern = re.compile(
+            "^" + re.escape(snapshot).replace(re.escape("{epoch}"), r"(\d+)") + "$"
+        )
 
     # ------------------------------------------------------------------ paths
-    def epoch_path(self, epoch: int, snapshot: bool = False) -> Path:
-        kind = "snapshot_" if snapshot else ""
-        return self.save_dir / f"{self.prefix}_{kind}epoch{epoch}{self.extension}"
+    @property
+    def latest_path(self) -> Path:
+        return self.save_dir / self.latest
+
+    def snapshot_path(self, epoch: int) -> Path:
+        return self.save_dir / self.snapshot.format(epoch=epoch)
 
     @property
-    def best_path(self) -> Path:
-        return self.save_dir / f"{self.prefix}_{self.best_name}{self.extension}"
+    def best_path(self) -> Path | None:
+        return None if self.best is None else self.save_dir / self.best
 
     @property
     def final_path(self) -> Path | None:
-        return None if self.final_name is None else self.save_dir / f"{self.final_name}{self.extension}"
-
-    @classmethod
-    def latest_checkpoint(
-        cls, save_dir: str | os.PathLike, prefix: str = "checkpoint", extension: str = ".pt"
-    ) -> Path | None:
-        return latest_checkpoint(save_dir, prefix, extension)
+        return None if self.final is None else self.save_dir / self.final
 
     # ------------------------------------------------------------------ ignite
     def attach(self, engine: Engine) -> None:
@@ -272,16 +277,26 @@ class TrainingCheckpoint:
         if is_main_process():
             self._remove_stale_temp_files()
         if not self._registered:  # after every handler attached at construction time
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self._on_iteration_completed)
             engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
             engine.add_event_handler(Events.COMPLETED, self._on_completed)
             self._registered = True
         if self.resume:
             self._resume(engine)
-        elif latest_checkpoint(self.save_dir, self.prefix, self.extension) is not None:
+        elif latest_checkpoint(self.save_dir) is not None:
             logger.warning("resume=False: starting afresh although %s holds checkpoints", self.save_dir)
 
+    def _on_iteration_completed(self, engine: Engine) -> None:
+        n, length = self.every_n_iterations, engine.state.epoch_length
+        if n is None or engine.state.iteration % n:
+            return
+        if length is not None and engine.state.iteration % length == 0:
+            return  # the epoch-end save writes this one, after validation
+        if is_main_process():
+            self._write_latest()
+
     def _on_epoch_completed(self, engine: Engine) -> None:
-        self.save(engine, force=False)
+        self.save(engine)
 
     def _on_completed(self, engine: Engine) -> None:
         if getattr(engine.state, TIME_BUDGET_STOPPED, False):
@@ -289,15 +304,16 @@ class TrainingCheckpoint:
             return
         epoch_length = engine.state.epoch_length
         whole_epoch = epoch_length is None or engine.state.iteration == engine.state.epoch * epoch_length
-        if whole_epoch and engine.state.epoch > 0:
-            self.save(engine, force=True)  # the last epoch is resumable even when off the save interval
+        if not whole_epoch or engine.state.epoch == 0:
+            return
+        self.save(engine)
         if self.final_path is not None and is_main_process():
-            atomic_save(self._payload(self.final_save_dict or self.save_dict, full=False), self.final_path)
+            atomic_save(self._payload(self.final_save_dict or self._networks(), full=False), self.final_path)
             logger.info("final model written to %s", self.final_path)
 
     # ------------------------------------------------------------------ saving
-    def save(self, engine: Engine, force: bool = True) -> Path | None:
-        """This epoch's checkpoint (idempotent); ``force`` writes it even off the save interval (time budget)."""
+    def save(self, engine: Engine) -> Path | None:
+        """This epoch's files (idempotent): latest, and the snapshot and best copies when they are due."""
         epoch = engine.state.epoch
         if self._scored_epoch != epoch:
             self._scored_epoch = epoch
@@ -305,34 +321,39 @@ class TrainingCheckpoint:
                 self._improved_epoch = epoch
         if not is_main_process():
             return None
-        payload: dict | None = None
-        written: Path | None = None
-        if (force or epoch % self.save_interval == 0) and self._saved_epoch != epoch:
-            payload = self._payload(self.save_dict, full=True)
-            written = atomic_save(payload, self.epoch_path(epoch))
-            self._saved_epoch = epoch
-            self._prune(epoch)
+        if self._saved_iteration != engine.state.iteration:
+            self._write_latest()
         if self.snapshot_every and epoch % self.snapshot_every == 0 and self._snapshot_epoch != epoch:
-            self._write_copy(written, payload, self.epoch_path(epoch, snapshot=True))
+            atomic_copy(self.latest_path, self.snapshot_path(epoch))
             self._snapshot_epoch = epoch
-        if self._improved_epoch == epoch:
-            self._write_copy(written, payload, self.best_path)
+            self._prune_snapshots()
+        if self._improved_epoch == epoch and self.best_path is not None:
+            atomic_copy(self.latest_path, self.best_path)
             self._improved_epoch = -1
             logger.info("%s improved to %.6g at epoch %d: wrote %s", self.key_metric, self.best_score, epoch,
                         self.best_path)
-        return self.epoch_path(epoch) if self._saved_epoch == epoch else None
+        return self.latest_path
 
-    def _write_copy(self, written: Path | None, payload: dict | None, dst: Path) -> None:
-        if written is not None:
-            _atomic_copy(written, dst)
-        else:
-            atomic_save(payload if payload is not None else self._payload(self.save_dict, full=True), dst)
+    def save_iteration(self, engine: Engine) -> Path | None:
+        """The latest file at the current iteration, mid-epoch included (a time budget stopping inside an epoch)."""
+        if is_main_process() and self._saved_iteration != engine.state.iteration:
+            self._write_latest()
+        return self.latest_path
+
+    def _write_latest(self) -> None:
+        atomic_save(self._payload(self.save_dict, full=True), self.latest_path)
+        self._saved_iteration = self._engine.state.iteration if self._engine is not None else -1
+
+    def _networks(self) -> dict[str, Any]:
+        return {k: v for k, v in self.save_dict.items() if isinstance(_unwrap(v), torch.nn.Module)}
 
     def _payload(self, save_dict: Mapping[str, Any], full: bool) -> dict:
-        payload = {key: _state_of(obj) for key, obj in save_dict.items()}
+        payload = {key: _unwrap(obj).state_dict() for key, obj in save_dict.items()}
         if full:
             payload[_RNG_KEY] = self.rng_state.state_dict()
             payload[_HANDLER_KEY] = self.state_dict()
+        if self.contract is not None:
+            payload[CONTRACT_KEY] = self.contract
         return payload
 
     def _update_best(self, engine: Engine) -> bool:
@@ -358,39 +379,33 @@ class TrainingCheckpoint:
             self.best_score, self.best_epoch = value, engine.state.epoch
         return better
 
-    def _prune(self, current_epoch: int) -> None:
-        if not self.n_saved or self.n_saved < 1:
+    def _prune_snapshots(self) -> None:
+        if self.keep_snapshots is None:
             return
-        # files from later epochs (another run's leftovers) neither count nor get deleted
-        files = _epoch_files(self.save_dir, self.prefix, self.extension, snapshots=False)
-        files = [(e, p) for e, p in files if e <= current_epoch]
-        for _, p in files[self.n_saved :]:
-            p.unlink(missing_ok=True)
+        snapshots = []
+        for path in _candidates(self.save_dir):
+            match = self._snapshot_pattern.match(path.name)
+            if match and int(match.group(1)) <= self._snapshot_epoch:  # later ones are another run's leftovers
+                snapshots.append((int(match.group(1)), path))
+        for _, path in sorted(snapshots, reverse=True)[self.keep_snapshots:]:
+            path.unlink(missing_ok=True)
 
     def _remove_stale_temp_files(self) -> None:
         if not self.save_dir.is_dir():
             return
-        names = [self.prefix] + ([self.final_name] if self.final_name else [])
-        for p in self.save_dir.glob(f".*{_TMP_SUFFIX}"):
-            if any(p.name[1:].startswith(n) for n in names):
-                logger.info("removing unfinished temporary file %s", p)
-                p.unlink(missing_ok=True)
+        for path in self.save_dir.iterdir():
+            if is_temporary(path):
+                logger.info("removing unfinished temporary file %s", path)
+                path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ resuming
     def _resume(self, engine: Engine) -> Path | None:
-        for _, path in _epoch_files(self.save_dir, self.prefix, self.extension, snapshots=True):
-            try:
-                payload = _read(path, self.map_location)
-                if _HANDLER_KEY not in payload:
-                    raise ValueError("it is not a training checkpoint (no handler state)")
-            except Exception as e:
-                logger.warning("checkpoint %s cannot be resumed (%s): trying an older one", path, e)
-                if is_main_process():  # set it aside so it is neither resumed nor counted as the newest again
-                    os.replace(path, path.with_name(path.name + ".corrupt"))
-                continue
-            self._restore(engine, payload, path)
-            return path
-        return None
+        newest = _newest(self.save_dir, self.map_location, quarantine=True)
+        if newest is None:
+            return None
+        path, payload = newest
+        self._restore(engine, payload, path)
+        return path
 
     def _restore(self, engine: Engine, payload: dict, path: Path) -> None:
         max_epochs, epoch_length = engine.state.max_epochs, engine.state.epoch_length
@@ -401,25 +416,24 @@ class TrainingCheckpoint:
             try:
                 if obj is engine:
                     engine.load_state_dict(payload[key])
-                elif isinstance(_unwrap(obj), torch.nn.Module):
-                    _unwrap(obj).load_state_dict(payload[key], strict=True)
                 else:
-                    _unwrap(obj).load_state_dict(payload[key])
+                    _load_into(obj, payload[key])
             except (RuntimeError, KeyError, ValueError) as e:
-                raise ValueError(f"checkpoint {path}: entry {key!r} does not fit the current setup: {e}") from e
-        epoch = engine.state.epoch
+                raise InputError(f"checkpoint {path}: entry {key!r} does not fit the current setup (resume with the "
+                                 f"settings it was trained with, or use another output_dir): "
+                                 f"{' '.join(str(e).split())[:300]}") from e
         engine.state.max_epochs = max_epochs  # the command line decides how long to train
         if epoch_length is not None and engine.state.epoch_length != epoch_length:
-            engine.state.epoch_length = epoch_length
-        if engine.state.epoch_length is not None:
-            engine.state.iteration = epoch * engine.state.epoch_length
+            raise InputError(f"checkpoint {path} was written with {engine.state.epoch_length} iterations per epoch, "
+                             f"this run has {epoch_length} (batch size or data changed): use another output_dir.")
         self.load_state_dict(payload[_HANDLER_KEY])
         self.rng_state.load_state_dict(payload[_RNG_KEY])
-        self._saved_epoch = epoch
+        self._saved_iteration = engine.state.iteration
+        self._scored_epoch = engine.state.epoch
         self.resumed_from = path
-        logger.info("resumed from %s at epoch %d", path, epoch)
-        if max_epochs is not None and epoch >= max_epochs:
-            logger.info("checkpoint epoch %d >= max_epochs %d: nothing left to train", epoch, max_epochs)
+        logger.info("resumed from %s at epoch %d, iteration %d", path, engine.state.epoch, engine.state.iteration)
+        if max_epochs is not None and engine.state.epoch >= max_epochs:
+            logger.info("checkpoint epoch %d >= max_epochs %d: nothing left to train", engine.state.epoch, max_epochs)
 
     # ------------------------------------------------------------------ state
     def _workflows(self) -> dict[str, Any]:
@@ -433,8 +447,10 @@ class TrainingCheckpoint:
                    "best_metric_epoch": int(e.state.best_metric_epoch)}
             for name, e in self._workflows().items()
         }
+        state = self._engine.state if self._engine is not None else None
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "key_metric": self.key_metric,
-                "engine_best": best}
+                "engine_best": best, "epoch": int(state.epoch) if state else 0,
+                "iteration": int(state.iteration) if state else 0}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for name, engine in self._workflows().items():

@@ -101,6 +101,7 @@ class TrainingHistory:
         self._extra = {k: from_engine([k], first=True) for k in self.output_keys if k != "loss"}
         self.history: list[dict[str, Any]] = []
         self._sums: dict[str, list[float]] = {}
+        self._lrs: list[float] = []
         self._epoch_start = time.perf_counter()
 
     @property
@@ -117,8 +118,17 @@ class TrainingHistory:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
 
     def _on_epoch_started(self, engine: Engine) -> None:
-        self._sums = {}
         self._epoch_start = time.perf_counter()
+        length = engine.state.epoch_length
+        if length and engine.state.iteration % length:
+            return  # an epoch resumed part-way: its sums and learning rates came back with the checkpoint
+        self._sums = {}
+        optimizer = self._optimizer(engine)
+        # the rates this epoch trains at (read after the scheduler step they would be the next epoch's)
+        self._lrs = [float(group["lr"]) for group in optimizer.param_groups] if optimizer is not None else []
+
+    def _optimizer(self, engine: Engine) -> torch.optim.Optimizer | None:
+        return self.optimizer if self.optimizer is not None else getattr(engine, "optimizer", None)
 
     def _on_iteration_completed(self, engine: Engine) -> None:
         for name, transform in (("train_loss", self.loss_output_transform), *self._extra.items()):
@@ -146,10 +156,8 @@ class TrainingHistory:
                 number = _number(value)
                 if number is not None:
                     row[f"val_{name}" if name in row else name] = number
-        optimizer = self.optimizer if self.optimizer is not None else getattr(engine, "optimizer", None)
-        if optimizer is not None:
-            for i, group in enumerate(optimizer.param_groups):
-                row["lr" if i == 0 else f"lr_group{i}"] = float(group["lr"])
+        for i, lr in enumerate(self._lrs):
+            row["lr" if i == 0 else f"lr_group{i}"] = lr
         row["epoch_time"] = time.perf_counter() - self._epoch_start
         return row
 
@@ -215,7 +223,10 @@ class TrainingHistory:
         return self.plot_path
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(r) for r in self.history]}
+        return {"history": [dict(r) for r in self.history], "sums": {k: list(v) for k, v in self._sums.items()},
+                "lrs": list(self._lrs)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.history = [dict(r) for r in state.get("history", [])]
+        self._sums = {k: [float(v[0]), int(v[1])] for k, v in (state.get("sums") or {}).items()}
+        self._lrs = [float(v) for v in state.get("lrs", [])]

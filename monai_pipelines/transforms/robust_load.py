@@ -18,6 +18,8 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import LoadImage, MapTransform, Transform
 
+from monai_pipelines.utils.errors import InputError
+
 __all__ = [
     "CorruptedImageError",
     "RobustLoadImage",
@@ -33,7 +35,7 @@ logger = logging.getLogger("monai_pipelines")
 _MAX_DETAIL = 160
 
 
-class CorruptedImageError(ValueError):
+class CorruptedImageError(InputError):
     """An image file that cannot be used; ``str(err)`` is the one sentence ``"<file>: <problem>"``."""
 
     def __init__(self, path: str | Path | None, problem: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 import monai_pipelines
+from monai_pipelines.utils.atomic_write import write_json_atomic
 from monai_pipelines.utils.dist import is_main_process
 
 
@@ -31,14 +31,18 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def save_run_config(output_dir: str | os.PathLike, settings: dict[str, Any], name: str = "config.json") -> Path:
-    """Write the resolved settings, the command line and library versions; returns the file path (rank 0 writes)."""
+def save_run_config(
+    output_dir: str | os.PathLike, settings: dict[str, Any], name: str = "config.json", contract: dict | None = None
+) -> Path:
+    """Write the resolved settings, the run contract, the command line and library versions; returns the file path
+    (rank 0 writes)."""
     path = Path(output_dir) / "config" / name
     if not is_main_process():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "settings": _jsonable(settings),
+        **({"contract": _jsonable(contract)} if contract is not None else {}),
         "command": sys.argv,
         "versions": {
             "monai_pipelines": monai_pipelines.__version__,
@@ -47,7 +51,4 @@ def save_run_config(output_dir: str | os.PathLike, settings: dict[str, Any], nam
             "python": platform.python_version(),
         },
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, record)

@@ -1,0 +1,374 @@
+"""The run wiring every bundle command shares, in one component: ``"run_context"`` in each bundle's configs.
+
+It reads the standard top-level ids every bundle defines (DESIGN.md: ``output_dir``, ``seed``, ``device``,
+``fold``, ``data``, ``num_workers``, ``skip_corrupted``, ``amp``, ``distributed``, ``contract``...) from the
+config being run, so a bundle's JSON holds only what is specific to its task. Per command it: parses
+command-line booleans strictly, prints a user's error as one line, sets up DDP under torchrun, applies the
+determinism policy, writes a log file, records (training) or enforces (evaluation, inference) the run contract,
+snapshots the resolved config, prints a start line, and provides screened datalists, resumable data loaders and
+networks placed on the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from monai.bundle import ConfigParser
+from torch.utils.data import Dataset, Sampler
+
+from monai_pipelines.bundle.booleans import boolean_ids, parse_booleans
+from monai_pipelines.bundle.run_contract import RunContract
+from monai_pipelines.bundle.workflow_context import active_config_dir, active_parser
+from monai_pipelines.utils.dist import is_main_process
+from monai_pipelines.utils.errors import InputError, install_error_hook, quiet_user_error_logs
+
+__all__ = ["RunContext", "default_device"]
+
+logger = logging.getLogger("monai_pipelines")
+
+_NOT_SETTINGS = {
+    "imports", "initialize", "run", "training", "evaluating", "inference", "finalize", "_meta_", "run_context",
+}
+_TRAINING_COMMANDS = ("training", "run")
+_STANDARD_DEFAULTS: dict[str, Any] = {
+    "seed": 0, "num_workers": 0, "skip_corrupted": False, "amp": False, "amp_dtype": None, "channels_last": False,
+    "compile": False, "fold": 0, "cudnn_benchmark": False,
+}
+
+
+def default_device() -> torch.device:
+    """``cuda:LOCAL_RANK`` when CUDA is available (``cuda:0`` outside torchrun), else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON data, or raise TypeError."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (torch.device, Path, torch.dtype)):
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "tolist") and getattr(value, "size", 65) <= 64:
+        return _plain(value.tolist())
+    raise TypeError(type(value).__name__)
+
+
+class RunContext:
+    """One bundle command's run wiring (see the module docstring).
+
+    Args:
+        command: what the config runs: "training", "evaluating" or "inference" (evaluate.json overrides it).
+        bundle: the bundle's name (for messages and the fallback bundle_root).
+    """
+
+    def __init__(self, command: str = "training", bundle: str | None = None) -> None:
+        install_error_hook()
+        parser = active_parser()
+        if parser is None:
+            raise RuntimeError("RunContext reads the config being run: create it from a MONAI bundle config.")
+        self.parser: ConfigParser = parser
+        self.command = str(command)
+        self.bundle = bundle
+        self.config_dir = active_config_dir()
+        self.contract: RunContract | None = None
+        self.started = False
+        self._log_handler: logging.Handler | None = None
+        self._parse_booleans()
+
+    # ------------------------------------------------------------------ config access
+    def get(self, key: str, default: Any = None) -> Any:
+        """The resolved value of top-level id ``key``, or ``default`` when the config has no such id."""
+        if key not in self.parser.config:
+            return _STANDARD_DEFAULTS.get(key, default) if default is None else default
+        return self.parser.get_parsed_content(key)
+
+    def _bundle_configs(self) -> list[dict]:
+        """The top-level content of every config file of this bundle (booleans and defaults are declared there)."""
+        if self.config_dir is None or not self.config_dir.is_dir():
+            return []
+        configs = []
+        for path in sorted(self.config_dir.glob("*.json")):
+            if path.name == "metadata.json":
+                continue
+            try:
+                content = ConfigParser.load_config_file(path)
+            except Exception:  # noqa: BLE001 - a broken sibling config is not this command's problem
+                continue
+            if isinstance(content, dict):
+                configs.append(content)
+        return configs
+
+    def train_defaults(self) -> dict[str, Any]:
+        """Top-level values of the bundle's train.json, as written (what "not overridden" means)."""
+        path = None if self.config_dir is None else self.config_dir / "train.json"
+        if path is None or not path.is_file():
+            return {}
+        return dict(ConfigParser.load_config_file(path))
+
+    def _parse_booleans(self) -> None:
+        ids = boolean_ids(self._bundle_configs())
+        changed = parse_booleans(dict(self.parser.config), ids)
+        if changed:  # replace the values, then let the parser re-read its content (nothing is resolved yet)
+            for key, value in changed.items():
+                self.parser[key] = value
+            self.parser.parse(reset=False)
+
+    # ------------------------------------------------------------------ standard ids
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.get("output_dir"))
+
+    @property
+    def seed(self) -> int:
+        return int(self.get("seed", 0))
+
+    @property
+    def device(self) -> torch.device:
+        device = self.get("device")
+        return default_device() if device is None else torch.device(device)
+
+    @property
+    def distributed(self) -> bool:
+        flag = self.get("distributed")
+        if flag is None:
+            return int(os.environ.get("WORLD_SIZE", 1)) > 1
+        return bool(flag)
+
+    @property
+    def rank(self) -> int:
+        dist = torch.distributed
+        return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+    @property
+    def world_size(self) -> int:
+        dist = torch.distributed
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+    @property
+    def training(self) -> bool:
+        return self.command in _TRAINING_COMMANDS
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> RunContext:
+        """Everything a command does before its engine runs (idempotent)."""
+        if self.started:
+            return self
+        self.started = True
+        if self.distributed:
+            self._init_distributed()
+        self._determinism()
+        self._open_log()
+        self._contract()
+        self._snapshot()
+        logger.info(self.start_line())
+        return self
+
+    def finish(self) -> None:
+        """Close the log file; leave the process group together (a barrier first: a rank leaving early aborts)."""
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+    def _init_distributed(self) -> None:
+        if "WORLD_SIZE" not in os.environ:
+            raise InputError("distributed is true but this process was not started by torchrun (no WORLD_SIZE): "
+                             "run `torchrun --nproc_per_node=N -m monai.bundle run ...`.")
+        dist = torch.distributed
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(self.device)
+
+    def _determinism(self) -> None:
+        from monai.utils import set_determinism
+
+        set_determinism(seed=self.seed)
+        if bool(self.get("cudnn_benchmark", False)):  # set_determinism turned it off: the config asks for speed
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.deterministic = False
+
+    def _open_log(self) -> None:
+        if not is_main_process():
+            return
+        from monai_pipelines.handlers.classification_report_writer import file_log_handler
+
+        stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
+        self._log_handler = file_log_handler(self.log_dir / f"{self.command}_{stamp}.log")
+        logging.getLogger().addHandler(self._log_handler)
+        quiet_user_error_logs()
+
+    @property
+    def log_dir(self) -> Path:
+        return self.output_dir / "logs"
+
+    def _contract(self) -> None:
+        if self.training:
+            ids = self.get("contract") or []
+            self.contract = RunContract.record(self.parser, ids)
+            if is_main_process():
+                self.contract.save(self.output_dir / "config" / "contract.json")
+        elif "trained" in self.parser.config:
+            self.contract = self.get("trained")
+            self.contract.check_overrides(self.parser, self.train_defaults())
+
+    # ------------------------------------------------------------------ provenance
+    def settings(self) -> dict[str, Any]:
+        """Every top-level setting of the command with its resolved value (components and code left out)."""
+        out: dict[str, Any] = {}
+        for key, raw in self.parser.config.items():
+            if key in _NOT_SETTINGS or (isinstance(raw, Mapping) and "_target_" in raw):
+                continue
+            if isinstance(raw, list) and any(isinstance(v, Mapping) and "_target_" in v for v in raw):
+                continue
+            try:
+                out[key] = _plain(self.parser.get_parsed_content(key))
+            except TypeError:
+                continue  # an object (network, loss, dataset): described by its component, not a setting
+        return out
+
+    def _snapshot(self) -> None:
+        from monai_pipelines.utils.run_config import save_run_config
+
+        name = "config.json" if self.training else f"{self.command}.json"
+        save_run_config(self.output_dir, {**self.settings(), **self.data_summary()}, name=name,
+                        contract=None if self.contract is None else self.contract.to_dict())
+
+    def data_summary(self) -> dict[str, Any]:
+        """Subjects per split of the fold in use (from the manifest), when the command reads a dataset."""
+        data = self.get("data") if "data" in self.parser.config else None
+        if data is None:
+            return {}
+        from monai_pipelines.data.manifest import datalist
+
+        summary = {}
+        for split in ("training", "validation", "test"):
+            try:
+                summary[f"{split}_subjects"] = len({d.get("subject", i) for i, d in enumerate(
+                    datalist(data.manifest, None, split, self.get("fold", 0)))})
+            except InputError:
+                raise
+            except (ValueError, KeyError):
+                summary[f"{split}_subjects"] = 0
+        return summary
+
+    def start_line(self) -> str:
+        from monai_pipelines.engines.amp import amp_enabled
+
+        amp = bool(self.get("amp", False))
+        precision = "bf16/fp16 autocast" if amp_enabled(self.device, amp, self.get("amp_dtype")) else "fp32"
+        parts = [f"{self.command}{' ' + self.bundle if self.bundle else ''}: device {self.device} ({precision}"
+                 f"{', channels_last' if self.get('channels_last', False) else ''}"
+                 f"{f', {self.world_size} ranks' if self.world_size > 1 else ''})"]
+        if "data" in self.parser.config:
+            data, counts = self.get("data"), self.data_summary()
+            parts.append(f"data {data.dataset_dir} (manifest {data.manifest}; fold {self.get('fold', 0)}: "
+                         f"{counts.get('training_subjects', 0)} training, {counts.get('validation_subjects', 0)} "
+                         f"validation, {counts.get('test_subjects', 0)} test subjects)")
+        elif "input_path" in self.parser.config:
+            parts.append(f"input {self.get('input_path')}")
+        if self.contract is not None and not self.training:
+            parts.append(f"model {self.contract.source}")
+        parts.append(f"output {self.output_dir}")
+        if self.training:
+            from monai_pipelines.handlers.training_checkpoint import describe_checkpoint, latest_checkpoint
+
+            newest = latest_checkpoint(self.output_dir / "checkpoints")
+            parts.append(f"resumes from {describe_checkpoint(newest)}" if newest else "starts afresh")
+        return " | ".join(parts)
+
+    # ------------------------------------------------------------------ data
+    def datalist(self, split: str, keys: Sequence[str] | None = None) -> list[dict]:
+        """The items of ``split`` for this fold, paths made absolute; screened for unreadable images when
+        ``skip_corrupted`` is on and ``keys`` name the image entries."""
+        from monai_pipelines.data.manifest import datalist
+        from monai_pipelines.data.screening import screen_datalist
+
+        data = self.get("data")
+        items = datalist(data.manifest, data.dataset_dir, split, self.get("fold", 0))
+        if keys:
+            items = screen_datalist(items, list(keys), bool(self.get("skip_corrupted", False)))
+        return items
+
+    def train_loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None = None,
+                     drop_last: bool = False) -> torch.utils.data.DataLoader:
+        """A DataLoader whose order and augmentation are functions of (seed, epoch, position): resumable exactly,
+        the same with any ``num_workers``, sharded over DDP ranks."""
+        from monai.data import DataLoader
+
+        from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler, ItemSeededDataset, ResumableSampler
+
+        if sampler is None:
+            sampler = ResumableSampler(len(dataset), shuffle=True, seed=self.seed, num_replicas=self.world_size,
+                                       rank=self.rank)
+        return DataLoader(ItemSeededDataset(dataset), batch_size=int(batch_size),
+                          sampler=EpochSeededSampler(sampler, self.seed, self.rank), drop_last=bool(drop_last),
+                          **self._loader_kwargs())
+
+    def eval_loader(self, dataset: Dataset, batch_size: int = 1) -> torch.utils.data.DataLoader:
+        """An ordered DataLoader, sharded over DDP ranks (uneven shards; metrics are gathered over ranks)."""
+        from monai.data import DataLoader
+
+        from monai_pipelines.data.epoch_seeded_sampler import ResumableSampler
+
+        sampler = ResumableSampler(len(dataset), shuffle=False, num_replicas=self.world_size, rank=self.rank,
+                                   even_divisible=False)
+        return DataLoader(dataset, batch_size=int(batch_size), sampler=sampler, **self._loader_kwargs())
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        workers = int(self.get("num_workers", 0))
+        return {"num_workers": workers, "pin_memory": self.device.type == "cuda",
+                "persistent_workers": workers > 0, "generator": torch.Generator().manual_seed(self.seed)}
+
+    # ------------------------------------------------------------------ networks
+    def network(self, network: torch.nn.Module, spatial_dims: int | None = None) -> torch.nn.Module:
+        """``network`` ready for the engines: on the device, channels-last when asked, DDP under torchrun
+        (training), compiled when asked. Checkpoints always hold the plain module."""
+        from monai_pipelines.engines.amp import network_to_channels_last
+
+        network = network.to(self.device)
+        if spatial_dims and bool(self.get("channels_last", False)):
+            network_to_channels_last(network, int(spatial_dims))
+        if self.training and self.world_size > 1 and any(p.requires_grad for p in network.parameters()):
+            network = torch.nn.parallel.DistributedDataParallel(
+                network, device_ids=[self.device] if self.device.type == "cuda" else None)
+        if bool(self.get("compile", False)):
+            network = torch.compile(network)
+        return network
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, engine: Any) -> Any:
+        """Run an evaluator (evaluation or inference) with the standard handlers: metric logging on rank 0."""
+        from monai.handlers import StatsHandler
+
+        if is_main_process():
+            StatsHandler(iteration_log=False, name=None).attach(engine)
+        quiet_user_error_logs()
+        engine.run()
+        return engine
+
+    def output(self, *parts: str) -> str:
+        """A path under the output folder (created), for writers that take a folder."""
+        path = self.output_dir.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)

@@ -1,0 +1,208 @@
+"""The handlers every bundle's training attaches, as one Ignite handler: a bundle lists it among its train handlers.
+
+Validation, LR schedules (ReduceLROnPlateau stepped on the key metric), loss and metric logging (console and
+TensorBoard, rank 0), the per-epoch history and curves, resumable data order, the checkpoint scheme with the run
+contract, and the time budget. Each knows its rank role, so a multi-GPU config never picks handlers by position.
+What the checkpoints hold is found on the trainer (networks, optimizers, GradScalers), in ``lr_schedulers``, on the
+train loader's sampler and among the other handlers attached to the trainer and evaluator (anything with
+``state_dict``/``load_state_dict``: DRW, curriculum, loss ramps, early stopping, reports...), so no bundle can
+forget a piece of state.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler
+
+from monai_pipelines.bundle.run_context import RunContext
+from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler
+from monai_pipelines.handlers.time_budget import TimeBudget
+from monai_pipelines.handlers.training_checkpoint import TrainingCheckpoint
+from monai_pipelines.handlers.training_history import TrainingHistory
+from monai_pipelines.utils.dist import is_main_process
+from monai_pipelines.utils.errors import quiet_user_error_logs
+
+__all__ = ["TrainingHandlers"]
+
+logger = logging.getLogger(__name__)
+
+# trainer attribute -> checkpoint entry (the names evaluation and export read back)
+_TRAINER_STATE = {
+    "network": "network", "generator": "network", "discriminator": "discriminator",
+    "optimizer": "optimizer", "g_optimizer": "optimizer", "d_optimizer": "d_optimizer",
+    "scaler": "scaler", "g_scaler": "scaler", "d_scaler": "d_scaler",
+}
+
+
+def _no_arguments(engine: Engine) -> tuple:
+    return ()
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _stateful_handlers(engine: Engine) -> list[Any]:
+    found: list[Any] = []
+    for handlers in engine._event_handlers.values():
+        for func, *_ in handlers:
+            owner = getattr(func, "__self__", None)
+            if owner is not None and hasattr(owner, "state_dict") and hasattr(owner, "load_state_dict") \
+                    and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget)) \
+                    and not any(owner is f for f in found):
+                found.append(owner)
+    return found
+
+
+class TrainingHandlers:
+    """The standard training handlers of a bundle (see the module docstring).
+
+    Args:
+        run: the command's RunContext (output folder, rank, time budget, checkpoint cadence).
+        evaluator: the validation evaluator (run every ``val_interval`` epochs).
+        lr_schedulers: stepped once per epoch, after validation.
+        key_metric, key_metric_mode: what "best" means (an evaluator metric).
+        checkpoint: TrainingCheckpoint file names and cadence (``latest``, ``snapshot``, ``snapshot_every``,
+            ``keep_snapshots``, ``best``, ``final``).
+        final_save_dict: what the final file holds (default: the networks).
+        extra_state: more name -> stateful object for the checkpoints (e.g. a fitted normaliser).
+        history_plot: also draw ``plots/training_curves.png``.
+    """
+
+    def __init__(
+        self,
+        run: RunContext,
+        evaluator: Engine | None = None,
+        lr_schedulers: Sequence[Any] = (),
+        key_metric: str | None = None,
+        key_metric_mode: str = "min",
+        checkpoint: Mapping[str, Any] | None = None,
+        final_save_dict: Mapping[str, Any] | None = None,
+        extra_state: Mapping[str, Any] | None = None,
+        history_plot: bool = True,
+    ) -> None:
+        self.run = run
+        self.evaluator = evaluator
+        self.lr_schedulers = list(lr_schedulers) if lr_schedulers is not None else []
+        self.key_metric = key_metric
+        self.key_metric_mode = key_metric_mode
+        self.checkpoint_args = dict(checkpoint or {})
+        self.final_save_dict = final_save_dict
+        self.extra_state = dict(extra_state or {})
+        self.history_plot = history_plot
+        self.history: TrainingHistory | None = None
+        self.checkpoint: TrainingCheckpoint | None = None
+        self.time_budget: TimeBudget | None = None
+
+    # ------------------------------------------------------------------ attach
+    def attach(self, trainer: Engine) -> None:
+        run = self.run
+        run.start()
+        trainer.add_event_handler(Events.STARTED, self._on_started)  # before the checkpoint's resume
+        trainer.add_event_handler(Events.EPOCH_STARTED, self._set_sampler_epoch)
+        if self.evaluator is not None:
+            ValidationHandler(validator=self.evaluator, interval=int(run.get("val_interval", 1)),
+                              epoch_level=True).attach(trainer)
+        for scheduler in self.lr_schedulers:
+            step = self._plateau_metric if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) \
+                else _no_arguments
+            LrScheduleHandler(scheduler, print_lr=False, step_transform=step).attach(trainer)
+        scalars = self._scalar_transform(trainer)
+        if is_main_process():
+            logs = str(run.log_dir)
+            StatsHandler(name=None, tag_name="train", output_transform=scalars).attach(trainer)
+            TensorBoardStatsHandler(log_dir=logs, tag_name="train", output_transform=scalars).attach(trainer)
+            if self.evaluator is not None:
+                StatsHandler(name=None, iteration_log=False).attach(self.evaluator)
+                TensorBoardStatsHandler(log_dir=logs, iteration_log=False).attach(self.evaluator)
+        keys = self._scalar_keys(trainer)
+        self.history = TrainingHistory(
+            run.output_dir, evaluator=self.evaluator, history_name="metrics/history.json",
+            plot_name="plots/training_curves.png" if self.history_plot else None,
+            loss_output_transform=lambda output: output[keys[0]], output_keys=keys[1:],
+            optimizer=self._trainer_state(trainer).get("optimizer"))
+        self.history.attach(trainer)
+        save_dict = {**self._trainer_state(trainer), **self._scheduler_state(), "history": self.history,
+                     **self.extra_state}
+        self.checkpoint = TrainingCheckpoint(
+            run.output_dir / "checkpoints", save_dict, key_metric=self.key_metric,
+            key_metric_mode=self.key_metric_mode, metric_engine=self.evaluator,
+            every_n_iterations=run.get("checkpoint_iterations"), final_save_dict=self.final_save_dict,
+            contract=None if run.contract is None else run.contract.to_dict(), **self.checkpoint_args)
+        self.checkpoint.attach(trainer)
+        self.time_budget = TimeBudget(run.get("time_budget"), self.checkpoint)
+        self.time_budget.attach(trainer)
+        quiet_user_error_logs()
+
+    # ------------------------------------------------------------------ state
+    @staticmethod
+    def _trainer_state(trainer: Engine) -> dict[str, Any]:
+        state = {}
+        for attribute, key in _TRAINER_STATE.items():
+            obj = getattr(trainer, attribute, None)
+            if obj is not None and key not in state and hasattr(obj, "state_dict"):
+                state[key] = obj
+        return state
+
+    def _scheduler_state(self) -> dict[str, Any]:
+        return {("lr_scheduler" if i == 0 else f"lr_scheduler{i}"): s for i, s in enumerate(self.lr_schedulers)}
+
+    def _on_started(self, trainer: Engine) -> None:
+        """Add what only exists now to the checkpoints: the GradScalers (made in ``run``), the sampler, and the
+        stateful handlers attached to the trainer and the evaluator."""
+        assert self.checkpoint is not None
+        found = dict(self._trainer_state(trainer))
+        sampler = getattr(getattr(trainer, "data_loader", None), "sampler", None)
+        if sampler is not None and hasattr(sampler, "state_dict"):
+            found["sampler"] = sampler
+        engines = [trainer] + ([self.evaluator] if self.evaluator is not None else [])
+        known = list(self.checkpoint.save_dict.values()) + list(found.values())
+        for engine in engines:
+            for handler in _stateful_handlers(engine):
+                if any(handler is obj for obj in known):
+                    continue
+                key = base = _snake(type(handler).__name__)
+                n = 1
+                while key in self.checkpoint.save_dict or key in found:
+                    n, key = n + 1, f"{base}{n}"
+                found[key] = handler
+                known.append(handler)
+        for key, obj in found.items():
+            self.checkpoint.save_dict.setdefault(key, obj)
+
+    def _set_sampler_epoch(self, trainer: Engine) -> None:
+        """Order and augmentation of this epoch; a resumed epoch skips what it already trained on."""
+        loader = getattr(trainer, "data_loader", None)
+        sampler = getattr(loader, "sampler", None)
+        if not isinstance(sampler, EpochSeededSampler):
+            return
+        length = trainer.state.epoch_length or 0
+        done = trainer.state.iteration - (trainer.state.epoch - 1) * length if length else 0
+        sampler.set_epoch(trainer.state.epoch - 1, start=max(done, 0) * int(loader.batch_size or 1))
+
+    # ------------------------------------------------------------------ logging
+    @staticmethod
+    def _scalar_keys(trainer: Engine) -> list[str]:
+        return list(getattr(trainer, "output_scalars", ("loss",)))
+
+    def _scalar_transform(self, trainer: Engine):
+        keys = self._scalar_keys(trainer)
+
+        def scalars(output: Any) -> dict[str, float]:
+            out = output[0] if isinstance(output, list) and output else output
+            return {k: float(out[k]) for k in keys if isinstance(out, Mapping) and k in out}
+
+        return scalars
+
+    def _plateau_metric(self, engine: Engine) -> float:
+        metrics = self.evaluator.state.metrics if self.evaluator is not None else engine.state.metrics
+        value = metrics.get(self.key_metric) if self.key_metric else None
+        if value is None:
+            raise ValueError(f"ReduceLROnPlateau needs the key metric {self.key_metric!r} among {sorted(metrics)}.")
+        return float(value)
