@@ -87,6 +87,7 @@ class RunContext:
         self.bundle = bundle
         self.config_dir = active_config_dir()
         self.contract: RunContract | None = None
+        self.used_items: dict[str, int] = {}  # items per split after screening, once the datalists are made
         self.started = False
         self._log_handler: logging.Handler | None = None
         self._parse_booleans()
@@ -247,6 +248,10 @@ class RunContext:
                 continue  # an object (network, loss, dataset): described by its component, not a setting
         return out
 
+    def snapshot(self) -> None:
+        """(Re)write the resolved settings of this command to ``config/`` (rank 0)."""
+        self._snapshot()
+
     def _snapshot(self) -> None:
         from monai_pipelines.utils.run_config import save_run_config
 
@@ -263,6 +268,9 @@ class RunContext:
 
         summary = {}
         for split in ("training", "validation", "test"):
+            if split in self.used_items:
+                summary[f"{split}_subjects"] = self.used_items[split]
+                continue
             try:
                 summary[f"{split}_subjects"] = len({d.get("subject", i) for i, d in enumerate(
                     datalist(data.manifest, None, split, self.get("fold", 0)))})
@@ -308,6 +316,7 @@ class RunContext:
         items = datalist(data.manifest, data.dataset_dir, split, self.get("fold", 0))
         if keys:
             items = screen_datalist(items, list(keys), bool(self.get("skip_corrupted", False)))
+        self.used_items[str(split)] = len({d.get("subject", i) for i, d in enumerate(items)})
         return items
 
     def train_loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None = None,

@@ -175,6 +175,7 @@ class TrainingHandlers:
                 known.append(handler)
         for key, obj in found.items():
             self.checkpoint.save_dict.setdefault(key, obj)
+        self.run.snapshot()  # again, now with the subjects the screened datalists kept
 
     def _set_sampler_epoch(self, trainer: Engine) -> None:
         """Order and augmentation of this epoch; a resumed epoch skips what it already trained on."""

@@ -19,6 +19,7 @@ from monai_pipelines.data.synthetic.head_dataset import generate_head_mri_ct
 from monai_pipelines.handlers import load_checkpoint
 from monai_pipelines.networks import UNet3D
 from monai_pipelines.utils import bundle_root
+from monai_pipelines.utils.errors import find_user_error
 
 CONFIGS = Path(bundle_root("mri_to_ct_unet3d")) / "configs"
 TINY = {"features": [4, 8, 16, 32], "patch_size": [32, 32, 32], "num_workers": 0}
@@ -52,29 +53,28 @@ def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
     out = tmp_path / "fold_0"
     _train(out, small_dataset, epochs=1)
     ckpt = out / "checkpoints"
-    assert {p.name for p in ckpt.iterdir()} >= {"checkpoint_epoch1.pt", "checkpoint_best.pt", "final_model.pt"}
-    settings = json.loads((out / "config" / "config.json").read_text())["settings"]
+    assert {p.name for p in ckpt.iterdir()} == {"checkpoint_latest.pt", "checkpoint_best.pt", "final_model.pt"}
+    record = json.loads((out / "config" / "config.json").read_text())
+    settings = record["settings"]
     assert settings["epochs"] == 1 and settings["training_subjects"] == 3 and settings["validation_subjects"] == 3
+    assert settings["dataset_dir"] == str(small_dataset) and settings["features"] == TINY["features"]
+    assert not [v for v in settings.values() if isinstance(v, str) and v.startswith(("@", "$"))]  # resolved only
+    assert record["contract"]["spacing"] == [1.0, 1.0, 1.0]
+    assert record["contract"]["network_def"]["features"] == TINY["features"]
 
     # the same command with more epochs resumes from epoch 1 instead of starting again
     caplog.set_level("INFO")
     _train(out, small_dataset, epochs=2)
     assert "resumed from" in caplog.text
     history = json.loads((out / "metrics" / "history.json").read_text())
-    epochs = [row["epoch"] for row in history] if isinstance(history, list) else history["epoch"]
-    assert list(epochs) == [1, 2]
-    assert (out / "checkpoints" / "checkpoint_epoch2.pt").is_file()
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert history[0]["lr"] == pytest.approx(1e-4)  # the rate epoch 1 trained at, not the one after its step
     assert (out / "plots" / "training_curves.png").stat().st_size > 0
 
-    # evaluation on the test split: per-subject CSV, summary with model and baseline
-    run(
-        "evaluating",
-        config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
-        logging_file=False,
-        dataset_dir=str(small_dataset),
-        output_dir=str(out),
-        **TINY,
-    )
+    # evaluation on the test split: per-subject CSV, summary with model and baseline; the network comes from the
+    # checkpoint's contract (no --features given)
+    run("evaluating", config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
+        logging_file=False, dataset_dir=str(small_dataset), output_dir=str(out), num_workers=0)
     summary = json.loads((out / "metrics" / "test_summary.json").read_text())
     assert summary["subjects"] == 2
     for who in ("model", "baseline"):
@@ -87,45 +87,53 @@ def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
     assert len(predictions) == 2
     assert len(list((out / "plots" / "test").glob("*_panel.png"))) == 2
 
-    # TorchScript export gives the checkpoint's outputs
+    # TorchScript export of the trained network, defined by the checkpoint (inference.json's network_def)
     ts_path = tmp_path / "model.ts"
-    ckpt_export(
-        "network_def",
-        filepath=str(ts_path),
-        ckpt_file=str(ckpt / "checkpoint_best.pt"),
-        key_in_ckpt="network",
-        meta_file=str(CONFIGS / "metadata.json"),
-        config_file=str(CONFIGS / "train.json"),
-        features=TINY["features"],
-    )
+    ckpt_export("network_def", filepath=str(ts_path), ckpt_file=str(ckpt / "checkpoint_best.pt"),
+                key_in_ckpt="network", meta_file=str(CONFIGS / "metadata.json"),
+                config_file=str(CONFIGS / "inference.json"), ckpt_path=str(ckpt / "checkpoint_best.pt"))
     network = UNet3D(features=TINY["features"])
     load_checkpoint(ckpt / "checkpoint_best.pt", {"network": network})
     network.eval()
-    scripted = torch.jit.load(str(ts_path))
     x = torch.rand(1, 1, 32, 32, 32)
-    torch.testing.assert_close(scripted(x), network(x))
+    torch.testing.assert_close(torch.jit.load(str(ts_path))(x), network(x))
 
-    # inference on a test image of the demo set, with its true CT for the error map
+    # inference on each held-out subject writes exactly what evaluation computed for it (same grid here: 1 mm RAS)
     manifest = json.loads((small_dataset / "manifest.json").read_text())
-    test_item = manifest["test"][0]
-    image = small_dataset / test_item["image"]
-    run(
-        "inference",
-        config_file=str(CONFIGS / "inference.json"),
-        logging_file=False,
-        ckpt_path=str(ckpt / "checkpoint_best.pt"),
-        input_path=str(image),
-        label_path=str(small_dataset / test_item["label"]),
-        output_dir=str(tmp_path / "inference"),
-        **TINY,
-    )
-    written = nib.load(str(tmp_path / "inference" / image.name.replace(".nii.gz", "_synthetic_ct.nii.gz")))
-    source = nib.load(str(image))
-    assert written.shape == source.shape
-    np.testing.assert_allclose(written.affine, source.affine, atol=1e-5)
-    values = np.asarray(written.dataobj)
-    assert values.min() >= -1024 and values.max() <= 3071
-    assert (tmp_path / "inference" / image.name.replace(".nii.gz", "_panel.png")).is_file()
+    for item in manifest["test"]:
+        image = small_dataset / item["image"]
+        run("inference", config_file=str(CONFIGS / "inference.json"), logging_file=False,
+            ckpt_path=str(ckpt / "checkpoint_best.pt"), input_path=str(image),
+            label_path=str(small_dataset / item["label"]), output_dir=str(tmp_path / "inference"))
+        name = image.name.replace(".nii.gz", "_synthetic_ct.nii.gz")
+        written = nib.load(str(tmp_path / "inference" / name))
+        source = nib.load(str(image))
+        assert written.shape == source.shape
+        np.testing.assert_allclose(written.affine, source.affine, atol=1e-5)
+        evaluated = np.asarray(nib.load(str(out / "predictions" / "test" / name)).dataobj)
+        inferred = np.asarray(written.dataobj)
+        assert np.abs(inferred.astype(int) - evaluated.astype(int)).max() == 0  # int16 HU: identical
+        assert inferred.min() >= -1024 and inferred.max() <= 3071
+        assert (tmp_path / "inference" / image.name.replace(".nii.gz", "_panel.png")).is_file()
+
+
+def test_override_contradicting_the_trained_model_is_refused(small_dataset, tmp_path):
+    out = tmp_path / "run"
+    _train(out, small_dataset, epochs=1)
+    image = small_dataset / json.loads((small_dataset / "manifest.json").read_text())["test"][0]["image"]
+    common = dict(ckpt_path=str(out / "checkpoints" / "checkpoint_best.pt"), input_path=str(image),
+                  output_dir=str(tmp_path / "inf"))
+    with pytest.raises(RuntimeError) as info:
+        run("inference", config_file=str(CONFIGS / "inference.json"), logging_file=False, spacing=[2.0, 2.0, 2.0],
+            **common)
+    assert "--spacing [2.0, 2.0, 2.0] contradicts the trained model" in str(find_user_error(info.value))
+    with pytest.raises(RuntimeError) as info:
+        run("evaluating", config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
+            logging_file=False, dataset_dir=str(small_dataset), output_dir=str(out), features=[8, 16, 32, 64])
+    assert "--features [8, 16, 32, 64] contradicts the trained model" in str(find_user_error(info.value))
+    # the value it was trained with is accepted
+    run("inference", config_file=str(CONFIGS / "inference.json"), logging_file=False, spacing=[1.0, 1.0, 1.0],
+        **common)
 
 
 @pytest.mark.slow
@@ -133,21 +141,16 @@ def test_inference_on_real_larger_volume_keeps_grid(real_data, tmp_path):
     """A real porcine T2 (256x256x94 at 1x1x2.5 mm, LPS-like axes) comes back on its own grid, in HU."""
     network = UNet3D(features=TINY["features"])
     ckpt = tmp_path / "random.pt"
-    torch.save({"network": network.state_dict()}, ckpt)
+    contract = {  # a coarser working grid keeps the test fast; the output is still on the input grid
+        "network_def": {"_target_": "monai_pipelines.networks.UNet3D", "in_channels": 1, "out_channels": 1,
+                        "features": TINY["features"], "norm": "batch", "_ids_": {"features": "features"}},
+        "orientation": "RAS", "spacing": [2.0, 2.0, 2.0], "intensity_percentiles": [0.5, 99.5],
+        "hu_window": [-1024.0, 3071.0], "patch_size": [64, 64, 64],
+    }
+    torch.save({"network": network.state_dict(), "contract": contract}, ckpt)
     source_path = real_data / "mr_ct_pair" / "mridir_porcine_head_t2_1mm.nii.gz"
-    run(
-        "inference",
-        config_file=str(CONFIGS / "inference.json"),
-        logging_file=False,
-        ckpt_path=str(ckpt),
-        input_path=str(source_path),
-        output_dir=str(tmp_path),
-        features=TINY["features"],
-        patch_size=[64, 64, 64],
-        spacing=[2.0, 2.0, 2.0],  # a coarser working grid keeps the test fast; the output is still on the input grid
-        sw_overlap=0.0,
-        panels=False,
-    )
+    run("inference", config_file=str(CONFIGS / "inference.json"), logging_file=False, ckpt_path=str(ckpt),
+        input_path=str(source_path), output_dir=str(tmp_path), sw_overlap=0.0, panels=False)
     written = nib.load(str(tmp_path / "mridir_porcine_head_t2_1mm_synthetic_ct.nii.gz"))
     source = nib.load(str(source_path))
     assert written.shape == source.shape

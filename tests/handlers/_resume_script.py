@@ -19,18 +19,25 @@ from monai.handlers import LrScheduleHandler
 from monai.transforms import Compose, RandGaussianNoised
 from monai.utils import set_determinism
 
+from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler, ItemSeededDataset, ResumableSampler
 from monai_pipelines.engines import SupervisedTrainer
-from monai_pipelines.handlers import RNGState, TimeBudget, TrainingCheckpoint, TrainingHistory
+from monai_pipelines.handlers import TimeBudget, TrainingCheckpoint, TrainingHistory
 
 
 def build(out: str | Path, epochs: int, sleep: float = 0.0, budget: float | None = None, margin: float = 0.0,
-          seed: int = 0, n_saved: int = 2, plot_every: int = 1):
-    """Trainer and handlers attached in bundle order; ``trainer.draws`` records one torch.rand per epoch."""
+          seed: int = 0, plot_every: int = 1, every_n_iterations: int | None = None, num_workers: int = 0):
+    """Trainer and handlers attached in bundle order, with the bundles' resumable data order (as
+    ``RunContext.train_loader`` and ``TrainingHandlers`` wire them); ``trainer.draws`` records one torch.rand per
+    epoch."""
     out = Path(out)
     set_determinism(seed=seed)
-    data = [{"image": torch.randn(1, 8, 8), "label": torch.randn(1, 8, 8)} for _ in range(12)]
+    generator = torch.Generator().manual_seed(1)
+    data = [{"image": torch.randn(1, 8, 8, generator=generator), "label": torch.randn(1, 8, 8, generator=generator)}
+            for _ in range(12)]
     dataset = Dataset(data, transform=Compose([RandGaussianNoised(keys="image", prob=0.5, std=0.1)]))
-    loader = DataLoader(dataset, batch_size=4, shuffle=True, num_workers=0)
+    sampler = EpochSeededSampler(ResumableSampler(len(dataset), seed=seed), seed=seed)
+    loader = DataLoader(ItemSeededDataset(dataset), batch_size=4, sampler=sampler, num_workers=num_workers,
+                        persistent_workers=num_workers > 0, generator=torch.Generator().manual_seed(seed))
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1))
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
@@ -39,6 +46,11 @@ def build(out: str | Path, epochs: int, sleep: float = 0.0, budget: float | None
         loss_function=torch.nn.MSELoss(), train_handlers=[LrScheduleHandler(sched, print_lr=False)],
     )
     trainer.draws = {}
+
+    @trainer.on(Events.EPOCH_STARTED)
+    def _epoch_order(engine):  # as TrainingHandlers does: a resumed epoch skips the batches it already trained on
+        done = engine.state.iteration - (engine.state.epoch - 1) * engine.state.epoch_length
+        sampler.set_epoch(engine.state.epoch - 1, start=done * loader.batch_size)
 
     @trainer.on(Events.EPOCH_STARTED)
     def _draw(engine):
@@ -52,10 +64,10 @@ def build(out: str | Path, epochs: int, sleep: float = 0.0, budget: float | None
     checkpoint = TrainingCheckpoint(
         out / "checkpoints",
         {"network": net, "optimizer": opt, "scheduler": sched, "trainer": trainer, "history": history},
-        n_saved=n_saved,
-        final_name="model_final",
-        final_save_dict={"network": net},
-        rng_state=RNGState(transforms=dataset),
+        snapshot_every=1,
+        keep_snapshots=2,
+        final="model_final.pt",
+        every_n_iterations=every_n_iterations,
     )
     checkpoint.attach(trainer)
     budget_handler = TimeBudget(budget, checkpoint, margin_seconds=margin)
@@ -71,12 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--budget", type=float, default=None)
     parser.add_argument("--plot-every", type=int, default=1)
+    parser.add_argument("--every-n-iterations", type=int, default=None)
+    parser.add_argument("--num-workers", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(message)s", force=True)
     torch.set_num_threads(1)
-    trainer = build(args.out, args.epochs, args.sleep, args.budget, plot_every=args.plot_every).trainer
-    trainer.run()
-    print(f"finished at epoch {trainer.state.epoch}", flush=True)
+    run = build(args.out, args.epochs, args.sleep, args.budget, plot_every=args.plot_every,
+                every_n_iterations=args.every_n_iterations, num_workers=args.num_workers)
+    run.trainer.run()
+    torch.save(run.net.state_dict(), Path(args.out) / "weights_at_end.pt")
+    print(f"finished at epoch {run.trainer.state.epoch}", flush=True)
     return 0
 
 

@@ -46,13 +46,13 @@ def test_stops_after_the_epoch_that_leaves_no_room_and_rerun_finishes(tmp_path, 
 
     rerun = build(tmp_path, epochs=6, plot_every=100)  # same command, no budget pressure
     rerun.trainer.run()
-    assert rerun.checkpoint.resumed_from.name == "checkpoint_epoch3.pt"
+    assert rerun.checkpoint.resumed_from.name == "checkpoint_latest.pt"
     assert sorted(rerun.trainer.draws) == [4, 5, 6] and rerun.trainer.state.iteration == 18
     assert (ckpt_dir / "model_final.pt").exists()
     assert [r["epoch"] for r in rerun.history.history] == [1, 2, 3, 4, 5, 6]
 
 
-def test_hard_stop_mid_epoch_resumes_from_last_complete_epoch(tmp_path):
+def test_hard_stop_mid_epoch_saves_that_iteration_and_resumes_there(tmp_path):
     clock = FakeClock()
     run = build(tmp_path, epochs=4, budget=100, margin=0, plot_every=100)
     _with_clock(run, clock, seconds_per_epoch=0)
@@ -63,11 +63,14 @@ def test_hard_stop_mid_epoch_resumes_from_last_complete_epoch(tmp_path):
     run.trainer.run()
     assert (run.trainer.state.epoch, run.trainer.state.iteration) == (2, 5)
     files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert files == ["checkpoint_epoch1.pt"]  # neither a half epoch nor a final model is saved
+    assert files == ["checkpoint_epoch1.pt", "checkpoint_latest.pt"]  # no final model
+    latest = torch.load(tmp_path / "checkpoints" / "checkpoint_latest.pt", weights_only=True)
+    assert latest["trainer"]["iteration"] == 5  # the stopping iteration, not the last epoch end
 
     rerun = build(tmp_path, epochs=4, plot_every=100)
     rerun.trainer.run()
-    assert rerun.checkpoint.resumed_from.name == "checkpoint_epoch1.pt" and rerun.trainer.state.iteration == 12
+    assert rerun.checkpoint.resumed_from.name == "checkpoint_latest.pt" and rerun.trainer.state.iteration == 12
+    assert sorted(rerun.trainer.draws) == [2, 3, 4]  # epoch 2 finishes its last batch, then 3 and 4
     assert [r["epoch"] for r in rerun.history.history] == [1, 2, 3, 4]
 
 

@@ -1,4 +1,5 @@
-"""TrainingCheckpoint: full-state round trip, file sets, atomic writes, fallback, resume; a SIGKILL'd run resumes."""
+"""TrainingCheckpoint: full-state round trip, file sets, atomic writes, fallback, resume; a SIGKILL'd run resumes
+and ends bit-identical to an uninterrupted one, also when killed mid-epoch."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import torch
 from ignite.engine import Engine, Events
 
 import monai_pipelines.handlers.training_checkpoint as tc
-from monai_pipelines.handlers import TrainingCheckpoint, atomic_save, latest_checkpoint, load_checkpoint
+from monai_pipelines.handlers import TrainingCheckpoint, latest_checkpoint, load_checkpoint
+from monai_pipelines.utils.atomic_write import atomic_save
 from tests.handlers._resume_script import build
 
 SCRIPT = Path(__file__).with_name("_resume_script.py")
@@ -40,7 +42,7 @@ def resumed_and_straight(tmp_path_factory):
 
 def test_resume_equals_uninterrupted_run(resumed_and_straight):
     root, resumed, straight = resumed_and_straight
-    assert resumed.checkpoint.resumed_from.name == "checkpoint_epoch2.pt"
+    assert resumed.checkpoint.resumed_from.name == "checkpoint_latest.pt"
     assert sorted(resumed.trainer.draws) == [3, 4]  # epochs 1-2 were not rerun
     # RNG states: the next torch.rand after resuming is what the uninterrupted run drew
     assert [resumed.trainer.draws[e] for e in (3, 4)] == [straight.trainer.draws[e] for e in (3, 4)]
@@ -62,13 +64,14 @@ def test_checkpoint_content_and_loading(resumed_and_straight):
     root, resumed, _ = resumed_and_straight
     ckpt_dir = root / "split" / "checkpoints"
     newest = latest_checkpoint(ckpt_dir)
-    assert newest == TrainingCheckpoint.latest_checkpoint(ckpt_dir) == ckpt_dir / "checkpoint_epoch4.pt"
+    assert newest == ckpt_dir / "checkpoint_latest.pt"
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == [
+        "checkpoint_epoch3.pt", "checkpoint_epoch4.pt", "checkpoint_latest.pt", "model_final.pt"]
     payload = torch.load(newest, weights_only=True)
     expected = {"network", "optimizer", "scheduler", "trainer", "history", "rng_state", "training_checkpoint"}
     assert expected <= set(payload)
     assert payload["trainer"]["iteration"] == 12 and len(payload["history"]["history"]) == 4
     assert isinstance(payload["rng_state"]["numpy"]["keys"], torch.Tensor)
-    assert len(payload["rng_state"]["transforms"]) == 3  # Compose, RandGaussianNoised and its array transform
     # final file: network weights only; load_checkpoint for evaluation/export
     final = ckpt_dir / "model_final.pt"
     assert set(torch.load(final, weights_only=True)) == {"network"}
@@ -78,7 +81,7 @@ def test_checkpoint_content_and_loading(resumed_and_straight):
     net2 = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1))
     load_checkpoint(newest, {"network": net2})  # just the network out of a full checkpoint
     assert _same_state(net2.state_dict(), resumed.net.state_dict())
-    with pytest.raises(ValueError, match="no entry 'optimizer'"):
+    with pytest.raises(ValueError, match="no entry 'optimizer'"):  # an InputError: one line for the user
         load_checkpoint(final, {"network": net, "optimizer": resumed.optimizer})
     with pytest.raises(ValueError, match="does not fit"):
         load_checkpoint(final, {"network": torch.nn.Conv2d(1, 1, 3)})
@@ -94,7 +97,7 @@ def test_finished_run_with_same_epochs_just_finishes(resumed_and_straight):
     again = build(root / "split", epochs=3)  # fewer epochs than the checkpoint holds
     again.trainer.run()
     assert again.trainer.draws == {} and again.trainer.state.epoch == 4
-    assert again.checkpoint.resumed_from.name == "checkpoint_epoch4.pt"
+    assert again.checkpoint.resumed_from.name == "checkpoint_latest.pt"
 
 
 def _toy_run(save_dir, epochs, scores=None, **kwargs):
@@ -111,32 +114,44 @@ def _toy_run(save_dir, epochs, scores=None, **kwargs):
     return engine, handler
 
 
-def test_keep_last_n_snapshots_and_best(tmp_path):
+def test_snapshots_best_and_final_by_name(tmp_path):
     scores = [0.1, 0.5, 0.3, 0.7, 0.2, 0.6]
-    _, handler = _toy_run(tmp_path / "a", 6, scores, n_saved=2, snapshot_every=3, key_metric="score",
-                          key_metric_mode="max", final_name="final")
+    _, handler = _toy_run(tmp_path / "a", 6, scores, snapshot_every=3, key_metric="score", key_metric_mode="max",
+                          final="final.pt")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["checkpoint_best.pt", "checkpoint_epoch5.pt", "checkpoint_epoch6.pt",
-                     "checkpoint_snapshot_epoch3.pt", "checkpoint_snapshot_epoch6.pt", "final.pt"]
+    assert names == ["checkpoint_best.pt", "checkpoint_epoch3.pt", "checkpoint_epoch6.pt", "checkpoint_latest.pt",
+                     "final.pt"]
     best = torch.load(tmp_path / "a" / "checkpoint_best.pt", weights_only=True)
     assert best["training_checkpoint"]["best_score"] == pytest.approx(0.7) and best["trainer"]["iteration"] == 8
     assert (handler.best_score, handler.best_epoch) == (pytest.approx(0.7), 4)
 
-    # mode min, save_interval, and the MM-GAN naming (prefix, best name, extension)
-    _, handler = _toy_run(tmp_path / "b", 5, scores, n_saved=3, save_interval=2, key_metric="score",
-                          key_metric_mode="min", prefix="mmgan", extension=".pth")
+    # the MM-GAN names: an epoch file every epoch, the last 3 kept, mmgan_best.pth, no separate final
+    _, handler = _toy_run(tmp_path / "b", 5, scores, latest="mmgan_latest.pth", snapshot="mmgan_epoch{epoch}.pth",
+                          snapshot_every=1, keep_snapshots=3, best="mmgan_best.pth", final=None, key_metric="score")
     names = sorted(p.name for p in (tmp_path / "b").iterdir())
-    # epochs 2 and 4 by the interval, 5 because training completed off the interval
-    assert names == ["mmgan_best.pth", "mmgan_epoch2.pth", "mmgan_epoch4.pth", "mmgan_epoch5.pth"]
+    assert names == ["mmgan_best.pth", "mmgan_epoch3.pth", "mmgan_epoch4.pth", "mmgan_epoch5.pth",
+                     "mmgan_latest.pth"]
     assert (handler.best_score, handler.best_epoch) == (pytest.approx(0.1), 1)
-    assert latest_checkpoint(tmp_path / "b", "mmgan", ".pth").name == "mmgan_epoch5.pth"
+    assert latest_checkpoint(tmp_path / "b").name == "mmgan_latest.pth"
+    # glioma's names: last.pt is the rolling full-state checkpoint
+    _toy_run(tmp_path / "c", 2, scores, latest="last.pt", best="best.pt", final=None, key_metric="score")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["best.pt", "last.pt"]
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["trainer"]["iteration"] == 4
     with pytest.raises(ValueError, match="key_metric_mode"):
         TrainingCheckpoint(tmp_path, {}, key_metric_mode="best")
 
 
+def test_contract_travels_in_every_file(tmp_path):
+    _toy_run(tmp_path, 2, [0.1, 0.2], key_metric="score", contract={"spacing": [1.0, 1.0, 2.5]})
+    for path in tmp_path.iterdir():
+        assert torch.load(path, weights_only=True)["contract"] == {"spacing": [1.0, 1.0, 2.5]}, path.name
+
+
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    import monai_pipelines.utils.atomic_write as aw
+
     _toy_run(tmp_path, 1)
-    good = tmp_path / "checkpoint_epoch1.pt"
+    good = tmp_path / "checkpoint_latest.pt"
     before = good.read_bytes()
     real_save = torch.save
 
@@ -144,35 +159,70 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 half a checkpoint")  # some bytes reach the disk, then the disk fills
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(tc.torch, "save", failing_save)
+    monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(OSError, match="No space"):
         atomic_save({"x": torch.zeros(3)}, good)  # overwriting an existing checkpoint
     with pytest.raises(OSError, match="No space"):
         _toy_run(tmp_path, 2)  # the resumed run fails writing epoch 2
-    monkeypatch.setattr(tc.torch, "save", real_save)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch1.pt"]  # no temp, no epoch 2
+    monkeypatch.setattr(torch, "save", real_save)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_latest.pt", "final_model.pt"]
     assert good.read_bytes() == before and torch.load(good, weights_only=True)["trainer"]["iteration"] == 2
     # a temp file left by a killed process is removed at the next start
-    (tmp_path / ".checkpoint_epoch2.pt.999.tmp").write_bytes(b"partial")
+    (tmp_path / f".checkpoint_latest.pt.999.pt{aw.TMP_SUFFIX}").write_bytes(b"partial")
     engine, _ = _toy_run(tmp_path, 2)
     assert engine.state.iteration == 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch1.pt", "checkpoint_epoch2.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_latest.pt", "final_model.pt"]
 
 
 def test_corrupt_newest_falls_back_to_older(tmp_path, caplog):
-    _toy_run(tmp_path, 3)
-    newest = tmp_path / "checkpoint_epoch3.pt"
+    _toy_run(tmp_path, 3, snapshot_every=1, keep_snapshots=2)
+    newest = tmp_path / "checkpoint_latest.pt"
     newest.write_bytes(newest.read_bytes()[:200])  # truncated
+    (tmp_path / "checkpoint_epoch3.pt").write_bytes(b"not a checkpoint")
     with caplog.at_level("INFO", logger=tc.__name__):
-        engine, handler = _toy_run(tmp_path, 4)
+        engine, handler = _toy_run(tmp_path, 4, snapshot_every=1, keep_snapshots=2)
     assert handler.resumed_from.name == "checkpoint_epoch2.pt"
-    assert "checkpoint_epoch3.pt cannot be resumed" in caplog.text
+    assert "checkpoint_latest.pt cannot be read" in caplog.text
     assert "resumed from" in caplog.text and "at epoch 2" in caplog.text
     assert engine.state.iteration == 8
     assert (tmp_path / "checkpoint_epoch3.pt.corrupt").exists()
-    for epoch in (2, 3, 4):  # epoch 3 rewritten by the rerun, all readable
-        payload = torch.load(tmp_path / f"checkpoint_epoch{epoch}.pt", weights_only=True)
-        assert payload["trainer"]["iteration"] == 2 * epoch
+    for name in ("checkpoint_epoch3.pt", "checkpoint_epoch4.pt", "checkpoint_latest.pt"):  # rewritten, readable
+        torch.load(tmp_path / name, weights_only=True)
+
+
+def test_code_pickle_is_refused_in_one_line(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"network": Evil()}))
+    with pytest.raises(ValueError, match="cannot be read as weights only") as info:
+        load_checkpoint(path, {"network": torch.nn.Linear(1, 1)})
+    assert "\n" not in str(info.value)
+
+
+def _kill_when(cmd: list[str], env: dict, ready) -> None:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "the run did not reach the kill point within 120 s"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _iteration(path: Path) -> int:
+    try:
+        return int(torch.load(path, weights_only=True)["trainer"]["iteration"])
+    except Exception:
+        return -1
 
 
 def test_sigkilled_run_resumes_and_finishes(tmp_path):
@@ -180,17 +230,7 @@ def test_sigkilled_run_resumes_and_finishes(tmp_path):
     cmd = [sys.executable, str(SCRIPT), str(out), "--epochs", "10", "--sleep", "0.04", "--plot-every", "4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ckpt_dir = out / "checkpoints"
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not (ckpt_dir / "checkpoint_epoch2.pt").exists():
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "no epoch-2 checkpoint within 120 s"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    _kill_when(cmd, env, lambda: (ckpt_dir / "checkpoint_epoch2.pt").exists())
     assert not (ckpt_dir / "model_final.pt").exists() and not (ckpt_dir / "checkpoint_epoch10.pt").exists()
     for p in ckpt_dir.glob("*.pt"):  # whatever the kill interrupted, every checkpoint file is complete
         torch.load(p, weights_only=True)
@@ -199,11 +239,38 @@ def test_sigkilled_run_resumes_and_finishes(tmp_path):
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "resumed from" in rerun.stdout and "finished at epoch 10" in rerun.stdout
     assert (ckpt_dir / "model_final.pt").exists()
-    assert not list(ckpt_dir.glob(".*.tmp"))
+    assert not [p for p in ckpt_dir.iterdir() if p.name.endswith(".tmp")]
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [r["epoch"] for r in history] == list(range(1, 11))
     assert (out / "plots" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in ckpt_dir.glob("checkpoint_epoch*.pt")) == [f"checkpoint_epoch{e}.pt" for e in (10, 9)]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_killed_mid_epoch_resumes_bit_identical(tmp_path, num_workers):
+    """SIGKILL inside an epoch (checkpoint every iteration), rerun: the same weights, optimizer state and history
+    (timings aside) as a run never interrupted, with DataLoader workers too."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["--epochs", "4", "--every-n-iterations", "1", "--num-workers", str(num_workers)]
+    straight = tmp_path / "straight"
+    subprocess.run([sys.executable, str(SCRIPT), str(straight), *args], check=True, env=env, timeout=300,
+                   capture_output=True)
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, str(SCRIPT), str(killed), *args, "--sleep", "0.05"]
+    latest = killed / "checkpoints" / "checkpoint_latest.pt"
+    _kill_when(cmd, env, lambda: latest.exists() and _iteration(latest) == 5)  # epoch 2, its 2nd of 3 batches
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "at epoch 1, iteration 5" in rerun.stdout or "iteration 6" in rerun.stdout, rerun.stdout
+    a = torch.load(straight / "weights_at_end.pt", weights_only=True)
+    b = torch.load(killed / "weights_at_end.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    pa = torch.load(straight / "checkpoints" / "checkpoint_latest.pt", weights_only=True)
+    pb = torch.load(killed / "checkpoints" / "checkpoint_latest.pt", weights_only=True)
+    for key in ("optimizer", "scheduler", "trainer"):
+        assert str(pa[key]) == str(pb[key]), key
+    rows = [[{k: v for k, v in r.items() if k != "epoch_time"} for r in p["history"]["history"]] for p in (pa, pb)]
+    assert rows[0] == rows[1]
 
 
 def test_best_by_evaluator_metric_ignores_stale_validation(tmp_path):
