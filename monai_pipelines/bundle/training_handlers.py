@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from ignite.metrics import Metric
 from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler
 
 from monai_pipelines.bundle.run_context import RunContext
@@ -49,12 +50,14 @@ def _snake(name: str) -> str:
 
 
 def _stateful_handlers(engine: Engine) -> list[Any]:
+    """Handlers attached to ``engine`` that carry state across epochs (metrics are recomputed every epoch, and
+    an Ignite metric's state_dict is a collective call under DDP: left out)."""
     found: list[Any] = []
     for handlers in engine._event_handlers.values():
         for func, *_ in handlers:
             owner = getattr(func, "__self__", None)
             if owner is not None and hasattr(owner, "state_dict") and hasattr(owner, "load_state_dict") \
-                    and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget)) \
+                    and not isinstance(owner, (Engine, Metric, TrainingCheckpoint, TimeBudget)) \
                     and not any(owner is f for f in found):
                 found.append(owner)
     return found

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from monai_pipelines.utils.errors import InputError
 from monai_pipelines.utils.paths import cache_dir, repo_root
 
 logger = logging.getLogger("monai_pipelines")
@@ -54,7 +55,7 @@ class DatasetLocation:
 def ensure_demo_dataset(name: str) -> DatasetLocation:
     """Generate demo dataset ``name`` into the cache unless already complete; return its location."""
     if name not in DEMO_DATASETS:
-        raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(sorted(DEMO_DATASETS))}.")
+        raise InputError(f"unknown demo dataset {name!r}; known: {', '.join(sorted(DEMO_DATASETS))}.")
     target = cache_dir("demo") / demo_folder_name(name)
     if not (target / MANIFEST_NAME).is_file():
         module_name, func_name = DEMO_DATASETS[name].split(":")
@@ -87,7 +88,7 @@ def resolve_dataset(dataset_dir: str | None, manifest: str | None, demo: str | N
     """
     if dataset_dir is None:
         if demo is None:
-            raise ValueError("no dataset_dir given and this bundle has no demo dataset.")
+            raise InputError("no dataset_dir given and this bundle has no demo dataset.")
         location = ensure_demo_dataset(demo)
         return location if manifest is None else DatasetLocation(location.dataset_dir, _find_manifest(manifest))
     if not Path(dataset_dir).is_dir():

@@ -37,6 +37,7 @@ from jsonschema import Draft202012Validator
 
 from monai_pipelines.data.folds import assign_folds, split_subjects
 from monai_pipelines.utils.enums import Keys, Split
+from monai_pipelines.utils.errors import InputError
 
 __all__ = [
     "SCHEMA_PATH",
@@ -233,7 +234,7 @@ def _raise_if_invalid(manifest: dict, source: str) -> None:
     problems = validate_manifest(manifest)
     if problems:
         more = f" (and {len(problems) - 1} more; `monai-pipelines manifest validate` lists all)" if problems[1:] else ""
-        raise ValueError(f"{source}: {problems[0]}{more}")
+        raise InputError(f"{source}: {problems[0]}{more}")
 
 
 # ---------------------------------------------------------------- building
@@ -241,10 +242,10 @@ def _raise_if_invalid(manifest: dict, source: str) -> None:
 
 def _subject_of(index: int, item: Any) -> str:
     if not isinstance(item, Mapping):
-        raise ValueError(f"item {index} is a {type(item).__name__}, expected a dict")
+        raise InputError(f"item {index} is a {type(item).__name__}, expected a dict")
     subject = item.get(Keys.SUBJECT)
     if subject is None or str(subject) == "":
-        raise ValueError(f"item {index} has no '{Keys.SUBJECT}'; every item needs the subject it belongs to")
+        raise InputError(f"item {index} has no '{Keys.SUBJECT}'; every item needs the subject it belongs to")
     return str(subject)
 
 
@@ -254,7 +255,7 @@ def _resolve_label_key(items: list[dict], path_keys: Sequence[str], label_key: s
         for i, item in enumerate(items):
             value = item.get(label_key)
             if isinstance(value, bool) or not isinstance(value, int | str):
-                raise ValueError(f"item {i}: label_key {label_key!r} must hold an int or a string, got {value!r}")
+                raise InputError(f"item {i}: label_key {label_key!r} must hold an int or a string, got {value!r}")
         return label_key
     values = [item.get(Keys.LABEL) for item in items]
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
@@ -294,7 +295,7 @@ def build_manifest(
             "label" is not in ``path_keys``), else no stratification.
     """
     if not isinstance(items, list | tuple) or not items:
-        raise ValueError(f"manifest {name!r}: no items")
+        raise InputError(f"manifest {name!r}: no items")
     items = [{**dict(item), Keys.SUBJECT.value: _subject_of(i, item)} for i, item in enumerate(items)]
     for item in items:  # pathlib paths from a builder -> strings
         item.update({k: os.fspath(v) for k, v in item.items() if k in path_keys and isinstance(v, os.PathLike)})
@@ -307,7 +308,7 @@ def build_manifest(
         test = [str(s) for s in test_subjects]
         unknown = sorted(set(test) - set(subjects))
         if unknown:
-            raise ValueError(f"manifest {name!r}: test subject(s) not among the items: {', '.join(unknown)}")
+            raise InputError(f"manifest {name!r}: test subject(s) not among the items: {', '.join(unknown)}")
         pool = [s for s in subjects if s not in set(test)]
     pool_labels = {s: subject_labels[s] for s in pool} if subject_labels is not None else None
     folds = dict.fromkeys(test, TEST_FOLD) | assign_folds(pool, k, seed, pool_labels)
@@ -369,9 +370,9 @@ def load_manifest(path: str | os.PathLike, validate: bool = True) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text file") from None
+        raise InputError(f"{path}: not a UTF-8 text file") from None
     if validate:
         _raise_if_invalid(manifest, str(path))
     return manifest
@@ -396,15 +397,15 @@ def ensure_manifest(path: str | os.PathLike, build: Callable[[], dict]) -> dict:
 
 def _as_fold(fold: Any, k: int, name: str) -> int:
     if isinstance(fold, bool):
-        raise ValueError(f"fold must be an integer, got {fold!r}")
+        raise InputError(f"fold must be an integer, got {fold!r}")
     try:
         value = int(fold)
     except (TypeError, ValueError):
-        raise ValueError(f"fold must be an integer, got {fold!r}") from None
+        raise InputError(f"fold must be an integer, got {fold!r}") from None
     if value != fold and str(value) != str(fold).strip():
-        raise ValueError(f"fold must be an integer, got {fold!r}")
+        raise InputError(f"fold must be an integer, got {fold!r}")
     if not 0 <= value < k:
-        raise ValueError(f"fold {value} out of range: manifest {name!r} has {k} folds (0..{k - 1})")
+        raise InputError(f"fold {value} out of range: manifest {name!r} has {k} folds (0..{k - 1})")
     return value
 
 
@@ -436,14 +437,14 @@ def select_fold(
         manifest = load_manifest(manifest)
     split = str(split)
     if split not in (*SPLITS, "all"):
-        raise ValueError(f"split must be one of training, validation, test, all; got {split!r}")
+        raise InputError(f"split must be one of training, validation, test, all; got {split!r}")
     stored = {s: _items(manifest, s) for s in SPLITS}
     if fold is None:
         chosen = {**stored, "all": stored[Split.TRAINING] + stored[Split.VALIDATION] + stored[Split.TEST]}
     else:
         k = manifest.get("folds")
         if not _is_fold(k):
-            raise ValueError(f"manifest {manifest.get('name', '?')!r} has no valid 'folds' (got {k!r})")
+            raise InputError(f"manifest {manifest.get('name', '?')!r} has no valid 'folds' (got {k!r})")
         f = _as_fold(fold, k, manifest.get("name", "?"))
         pool = stored[Split.TRAINING] + stored[Split.VALIDATION]
         chosen = {

@@ -1,0 +1,59 @@
+"""Every bundle as a new user meets it: the CLI from a second checkout, lower-case booleans, one-line errors.
+
+The package stays imported from this checkout (as after ``pip install -e`` of a first clone) while the configs are
+run from a copy of ``bundles/``: outputs must land in the copy. Each bundle runs at its tests' tiny size.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from monai_pipelines.utils.paths import repo_root
+from tests.bundles.runner import BUNDLES, cli
+from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
+
+pytestmark = pytest.mark.slow
+
+
+def _second_checkout(bundle: str, root: Path) -> Path:
+    shutil.copytree(repo_root() / "bundles" / bundle, root / "bundles" / bundle,
+                    ignore=shutil.ignore_patterns("runs", "models"))
+    return root
+
+
+def _one_error_line(proc) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("parsing config_file")]
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr[-3000:]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, lines
+    return errors[0]
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp_path: Path):
+    overrides = TINY_SETUPS[bundle](tmp_path / "data")
+    overrides.pop("output_dir", None)
+    clone = _second_checkout(bundle, tmp_path / "clone")
+
+    proc = cli(bundle, "training", root=clone, epochs=1, amp="false", skip_corrupted="False", **overrides)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    configs = list((clone / "bundles" / bundle / "runs").rglob("config/config.json"))
+    assert len(configs) == 1, "the run did not land in the checkout whose config was run"
+    record = json.loads(configs[0].read_text())
+    assert record["settings"]["amp"] is False and record["settings"]["skip_corrupted"] is False
+    assert str(clone) in record["settings"]["output_dir"]
+
+    error = _one_error_line(cli(bundle, "training", root=clone, epochs=1, amp="yes", **overrides))
+    assert "--amp: expected a boolean (true/false, True/False, 1/0), got 'yes'" in error
+
+    error = _one_error_line(cli(bundle, "training", root=clone, epochs=1, **{**overrides, "fold": 99}))
+    assert "fold 99 out of range" in error
+
+    error = _one_error_line(cli(bundle, "training", root=clone, epochs=1,
+                                **{**overrides, "dataset_dir": str(tmp_path / "nowhere")}))
+    assert "nowhere" in error
