@@ -264,7 +264,8 @@ class PixelBalancedSampler(Sampler):
         if "epoch" not in state:  # a checkpoint of the older, RNG-state sampler
             warnings.warn("sampler state without an epoch (older format): draws restart from epoch 0.", stacklevel=2)
             return
-        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
+        # the seed stays this sampler's own: under DDP each rank has its own, and rank 0's state is loaded on all
+        self.epoch = int(state["epoch"])
         self._drawn = np.asarray(state.get("drawn", np.zeros(self.num_classes)), dtype=float)
         self._draws = int(state.get("draws", 0))
 

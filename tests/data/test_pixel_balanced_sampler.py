@@ -120,6 +120,9 @@ def test_draws_are_a_pure_function_of_seed_and_epoch_and_resume_exactly():
     fresh.load_state_dict(state)
     assert list(fresh) == run[1] and list(fresh) == run[2]
     assert len({tuple(map(tuple, r)) for r in run}) == 3
+    other_rank = PixelBalancedSampler(tiles, patch_size=8, num_samples=20, seed=6)
+    other_rank.load_state_dict(state)  # rank 0's checkpoint, loaded on another rank: its own seed is kept
+    assert other_rank.epoch == 1 and list(other_rank) != run[1]
 
 
 def test_demo_tiles_reach_targets_where_patches_allow_within_5_points():
