@@ -49,17 +49,27 @@ def crop_window(shape: Sequence[int], centre: Sequence[int], patch_size: Sequenc
     return tuple(out)
 
 
-def patch_class_counts(label: np.ndarray, num_classes: int, patch_size: Sequence[int] | None) -> np.ndarray:
-    """(K, H, W) class pixel counts of the patch centred at every pixel (``crop_window`` placement)."""
-    onehot = label[None] == np.arange(num_classes)[:, None, None]
+def patch_class_counts(
+    label: np.ndarray,
+    num_classes: int,
+    patch_size: Sequence[int] | None,
+    rows: np.ndarray | None = None,
+    cols: np.ndarray | None = None,
+) -> np.ndarray:
+    """Class pixel counts of the patch (``crop_window`` placement) centred at every pixel, (K, H, W), or at the
+    centres ``(rows, cols)``, (K, n); summed-area tables, so the cost does not grow with the patch size."""
+    if rows is None or cols is None:
+        rows, cols = (a.ravel() for a in np.indices(label.shape))
+        return patch_class_counts(label, num_classes, patch_size, rows, cols).reshape(num_classes, *label.shape)
+    classes = np.arange(num_classes)[:, None]
     if patch_size is None:
-        return onehot.astype(np.int32)
+        return (label[rows, cols][None] == classes).astype(np.int32)
     h, w = label.shape
     sat = np.zeros((num_classes, h + 1, w + 1), dtype=np.int32)
-    sat[:, 1:, 1:] = onehot.cumsum(1, dtype=np.int32).cumsum(2, dtype=np.int32)
+    sat[:, 1:, 1:] = (label[None] == classes[..., None]).cumsum(1, dtype=np.int32).cumsum(2, dtype=np.int32)
     ph, pw = min(patch_size[0], h), min(patch_size[1], w)
-    r0 = np.clip(np.arange(h) - patch_size[0] // 2, 0, h - ph)[:, None]
-    c0 = np.clip(np.arange(w) - patch_size[1] // 2, 0, w - pw)[None, :]
+    r0 = np.clip(rows - patch_size[0] // 2, 0, h - ph)
+    c0 = np.clip(cols - patch_size[1] // 2, 0, w - pw)
     r1, c1 = r0 + ph, c0 + pw
     return sat[:, r1, c1] - sat[:, r0, c1] - sat[:, r1, c0] + sat[:, r0, c0]
 
@@ -79,6 +89,7 @@ class PixelBalancedSampler(Sampler):
             at or above this fraction of all candidates, trading closeness to the targets for patch diversity.
         tolerance: largest acceptable |expected - target| per class; beyond it a warning says the data do not
             allow the targets at this patch size.
+        max_candidates: overall budget of candidate centres; lowers the per-tile cap on large datasets.
     """
 
     def __init__(
@@ -92,6 +103,7 @@ class PixelBalancedSampler(Sampler):
         pilot_patches: int | None = None,
         min_effective_fraction: float = 0.01,
         tolerance: float = 0.05,
+        max_candidates: int = 1_000_000,
     ) -> None:
         if not len(labels):
             raise ValueError("PixelBalancedSampler needs at least one label map.")
@@ -111,7 +123,10 @@ class PixelBalancedSampler(Sampler):
         self.tolerance = float(tolerance)
         self.min_effective_fraction = float(min_effective_fraction)
 
-        self.centres, self.counts, centre_class = self._collect(max_pixels_per_class_per_tile)
+        cap = max(64, int(max_candidates) // (len(self.labels) * self.num_classes))
+        if max_pixels_per_class_per_tile is not None:
+            cap = min(cap, int(max_pixels_per_class_per_tile))
+        self.centres, self.counts, centre_class = self._collect(cap)
         present = np.bincount(centre_class, minlength=self.num_classes)[: self.num_classes] > 0
         if not present.any():
             raise ValueError(f"no label map contains any of the classes 0..{self.num_classes - 1}.")
@@ -132,23 +147,21 @@ class PixelBalancedSampler(Sampler):
         self._draws = 0
         self._log()
 
-    def _collect(self, cap: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _collect(self, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n, 3) candidate centres (tile, row, col), their (n, K) patch class counts and their centre classes."""
         rng = np.random.default_rng(12345)
         centres, counts, classes = [], [], []
         for t, lab in enumerate(self.labels):
-            patch_counts = patch_class_counts(lab, self.num_classes, self.patch_size)
+            picks = []
             for k in range(self.num_classes):
-                rows, cols = np.nonzero(lab == k)
-                if cap is not None and len(rows) > cap:
-                    keep = np.sort(rng.choice(len(rows), cap, replace=False))
-                    rows, cols = rows[keep], cols[keep]
-                if len(rows):
-                    centres.append(np.stack([np.full_like(rows, t), rows, cols], 1).astype(np.int32))
-                    counts.append(patch_counts[:, rows, cols].T.astype(np.float32))
-                    classes.append(np.full(len(rows), k, dtype=np.int16))
-        if not centres:
-            return np.zeros((0, 3), np.int32), np.zeros((0, self.num_classes), np.float32), np.zeros(0, np.int16)
+                where = np.flatnonzero(lab == k)
+                if len(where) > cap:
+                    where = np.sort(rng.choice(where, cap, replace=False))
+                picks.append(where)
+                classes.append(np.full(len(where), k, dtype=np.int16))
+            rows, cols = np.divmod(np.concatenate(picks), lab.shape[1])
+            centres.append(np.stack([np.full_like(rows, t), rows, cols], 1).astype(np.int32))
+            counts.append(patch_class_counts(lab, self.num_classes, self.patch_size, rows, cols).T.astype(np.float32))
         return np.concatenate(centres), np.concatenate(counts), np.concatenate(classes)
 
     def _solve(self, centre_class: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, float]:

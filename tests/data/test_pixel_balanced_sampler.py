@@ -183,3 +183,15 @@ def test_real_hkh_masks_report_what_the_glacier_targets_cannot_reach(real_data):
     assert got[1] > 0.034  # the centre-class sampler reached 3.4 % clean ice
     assert not report["within_tolerance"]
     assert [report["weighted"][k] for k in "01"] == pytest.approx([0.1 / 0.45, 0.35 / 0.45], abs=1e-6)
+
+
+def test_candidate_budget_bounds_memory_on_many_tiles():
+    tiles = _imbalanced_tiles(8, 64)
+    sampler = PixelBalancedSampler(tiles, patch_size=16, max_candidates=8 * 4 * 100)
+    centre_class = np.array([sampler.labels[t][r, c] for t, r, c in sampler.centres])
+    per_tile_class = np.bincount(sampler.centres[:, 0] * 4 + centre_class)
+    assert per_tile_class.max() == 100 and len(sampler.counts) <= 8 * 4 * 100
+    # the counts stored per candidate are the real patch contents
+    for i in (0, len(sampler.centres) // 2, -1):
+        t, r, c = sampler.centres[i]
+        assert np.allclose(sampler.counts[i] / sampler.counts[i].sum(), sampler.composition(t, r, c))
