@@ -206,9 +206,10 @@ class PixelBalancedSampler(Sampler):
                 f"{self.effective_candidates:.0f} effectively used): expected class proportions "
                 f"{_pct(self.expected_proportions)} against targets {_pct(self.wanted)}")
         if error > self.tolerance:
-            logger.warning(f"{line}; the data do not allow closer than {100 * error:.1f} points at this patch size, "
-                           f"so per-class loss weights {np.round(self.loss_weights, 3).tolist()} make the weighted "
-                           "proportions match.")
+            logger.warning(f"{line}: {100 * error:.1f} points off. The patches of these data cannot get closer at "
+                           f"this patch size while drawing from at least {100 * self.min_effective_fraction:g} % of "
+                           f"the candidates; per-class loss weights {np.round(self.loss_weights, 3).tolist()} make "
+                           "the weighted proportions match (loss_weights, report()).")
         else:
             logger.info(line + ".")
 
