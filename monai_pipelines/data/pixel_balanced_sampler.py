@@ -30,7 +30,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from torch.utils.data import Sampler
 
-__all__ = ["PixelBalancedSampler", "crop_window", "GLACIER_TARGETS", "save_sampler_report"]
+__all__ = ["PixelBalancedSampler", "crop_window", "patch_class_counts", "GLACIER_TARGETS", "save_sampler_report"]
 
 logger = logging.getLogger(__name__)
 
