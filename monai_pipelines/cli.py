@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monai_pipelines.data.ixi_cli",
     "monai_pipelines.metrics.compare_runs",
     "monai_pipelines.metrics.cv_summary",
+    "monai_pipelines.metrics.nifti_metrics",
+    "monai_pipelines.metrics.synthesis_visualize",
 )
 
 

@@ -15,6 +15,6 @@ from .manifest import (
 )
 from .paired_volumes import build_paired_manifest, paired_items
 from .patch_dataset import BalancedPatchDataset
-from .pixel_balanced_sampler import GLACIER_TARGETS, PixelBalancedSampler, crop_window
+from .pixel_balanced_sampler import GLACIER_TARGETS, PixelBalancedSampler, crop_window, save_sampler_report
 from .screening import screen_datalist
 from .slice_dataset import VolumeSliceDataset

@@ -27,13 +27,14 @@ from monai.transforms import Resize, SpatialPad
 from scipy import ndimage
 
 from monai_pipelines.data.folds import assign_folds, split_subjects
-from monai_pipelines.data.manifest import build_manifest, write_manifest
+from monai_pipelines.data.manifest import build_manifest, validate_manifest, write_manifest
 from monai_pipelines.transforms.body_mask import fill_holes_per_slice, largest_component
 from monai_pipelines.transforms.n4_bias_field import otsu_threshold
 
 __all__ = [
     "IXI_SEQUENCES",
     "IXIPrepareReport",
+    "build_ixi_slice_manifest",
     "find_ixi_subjects",
     "head_mask",
     "normalise_percentile",
@@ -49,6 +50,7 @@ IXI_SEQUENCES: tuple[str, ...] = ("T1", "T2", "PD")
 REFERENCE = "T2"
 SPLIT_DIRS = {"training": "train", "validation": "val", "test": "test"}
 _IXI_FILE = re.compile(r"^(?P<subject>IXI\d+-[A-Za-z]+-\d+)-(?P<seq>T1|T2|PD)\.nii(\.gz)?$")
+_IXI_SLICE = re.compile(r"^(?P<subject>IXI\d+-[A-Za-z]+-\d+)_(?P<z>\d+)\.npy$")
 _DONE = ".done"
 
 
@@ -284,18 +286,17 @@ def prepare_ixi(
     return report
 
 
-def _write_ixi_manifest(
-    out: Path, records: dict[str, dict], split: dict[str, str], seed: int, folds: int, n4: bool, name: str | None
-) -> Path:
+def _ixi_manifest(records: dict[str, dict], split: dict[str, str], seed: int, folds: int, n4: bool,
+                  name: str | None) -> dict:
     items = [
         {"image": rel, "subject": subject, "slice": int(z)}
         for subject in sorted(records)
         for rel, z in records[subject]["slices"]
     ]
     if not items:
-        raise ValueError(f"{out}: no slice passed the foreground threshold; nothing to list in a manifest.")
+        raise ValueError("no slice passed the foreground threshold; nothing to list in a manifest.")
     test = sorted({it["subject"] for it in items if split[it["subject"]] == "test"})
-    manifest = build_manifest(
+    return build_manifest(
         name or ("ixi_slices_n4" if n4 else "ixi_slices"),
         items,
         k=folds,
@@ -306,11 +307,75 @@ def _write_ixi_manifest(
         modality={"0": "T1", "1": "T2", "2": "PD"},
         path_keys=["image"],
     )
-    for section, folder in SPLIT_DIRS.items():  # the folders follow fold 0 of the pool
-        wrong = [it["image"] for it in manifest[section] if not it["image"].startswith(folder + "/")]
-        if wrong:
-            raise RuntimeError(f"split folders disagree with the manifest for {wrong[0]}.")
+
+
+def _folder_mismatch(manifest: Mapping) -> str | None:
+    """The first item whose split folder disagrees with its manifest section, or None."""
+    for section, folder in SPLIT_DIRS.items():
+        for it in manifest[section]:
+            if not it["image"].startswith(folder + "/"):
+                return it["image"]
+    return None
+
+
+def _write_ixi_manifest(
+    out: Path, records: dict[str, dict], split: dict[str, str], seed: int, folds: int, n4: bool, name: str | None
+) -> Path:
+    try:
+        manifest = _ixi_manifest(records, split, seed, folds, n4, name)
+    except ValueError as e:
+        raise ValueError(f"{out}: {e}") from None
+    wrong = _folder_mismatch(manifest)  # the folders follow fold 0 of the pool
+    if wrong:
+        raise RuntimeError(f"split folders disagree with the manifest for {wrong}.")
     return write_manifest(manifest, out / "manifest.json")
+
+
+def build_ixi_slice_manifest(
+    prepared_dir: str | os.PathLike, folds: int = 5, seed: int = 42, name: str | None = None
+) -> dict:
+    """The manifest of a folder ``prepare_ixi`` wrote (``{train,val,test}/IXI..._zzz.npy``), read from its files.
+
+    The split folders are kept: ``test/`` is the test split and ``val/`` fold 0. With the ``seed`` and ``folds`` that
+    ``prepare_ixi`` used this is the manifest it wrote; otherwise ``train/`` subjects are dealt over folds 1..k-1
+    with ``seed`` (logged).
+    """
+    root = Path(prepared_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: prepared IXI folder not found.")
+    records: dict[str, dict] = {}
+    split: dict[str, str] = {}
+    for folder in SPLIT_DIRS.values():
+        for path in sorted((root / folder).glob("IXI*_*.npy")):
+            m = _IXI_SLICE.match(path.name)
+            if m is None:
+                continue
+            if split.setdefault(m["subject"], folder) != folder:
+                raise ValueError(f"{root}: subject {m['subject']} has slices in both {split[m['subject']]}/ and "
+                                 f"{folder}/.")
+            records.setdefault(m["subject"], {"slices": []})["slices"].append([f"{folder}/{path.name}", int(m["z"])])
+    if not records:
+        if any(_IXI_FILE.match(p.name) for p in root.iterdir()):
+            raise ValueError(f"{root}: holds raw IXI volumes, and the bundle reads prepared slices; run "
+                             "`monai-pipelines prepare ixi --raw DIR --out DIR`, which writes the manifest too.")
+        raise FileNotFoundError(f"{root}: no prepared IXI slices ({{train,val,test}}/IXI###-Site-####_zzz.npy).")
+    n4 = any(json.loads(p.read_text()).get("options", {}).get("n4", False) for p in (root / _DONE).glob("*.json"))
+    manifest = _ixi_manifest(records, split, seed, folds, n4, name)
+    if _folder_mismatch(manifest) is None:
+        return manifest
+    logger.info(f"{root}: val/ is not fold 0 of seed {seed} with {folds} folds (prepare_ixi used others); val/ is "
+                f"kept as fold 0 and the train/ subjects are dealt over folds 1..{folds - 1}.")
+    train = sorted(s for s, f in split.items() if f == "train")
+    fold_of = {s: f + 1 for s, f in assign_folds(train, folds - 1, seed).items()} if train else {}
+    pool = manifest["training"] + manifest["validation"]
+    manifest["training"], manifest["validation"] = [], []
+    for item in pool:
+        item["fold"] = fold_of.get(item["subject"], 0)
+        manifest["validation" if item["fold"] == 0 else "training"].append(item)
+    problems = validate_manifest(manifest)
+    if problems:
+        raise ValueError(f"{root}: {problems[0]}")
+    return manifest
 
 
 def slice_size(datalist: Sequence[Mapping[str, Any]], key: str = "image") -> int:

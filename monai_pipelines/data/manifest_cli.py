@@ -1,4 +1,5 @@
-"""`monai-pipelines manifest validate|show`: check a data manifest against its files, or count a fold's splits."""
+"""`monai-pipelines manifest validate|show|build`: check a manifest against its files, count a fold's splits, or
+build one from a dataset layout (``manifest_build_cli``)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from monai_pipelines.data.manifest import SPLITS, load_manifest, select_fold, validate_manifest
+from monai_pipelines.data.manifest_build_cli import add_build_parser
 from monai_pipelines.utils.enums import Keys
 
-__all__ = ["add_parser", "split_counts"]
+__all__ = ["add_parser", "split_counts", "summary_line"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``manifest`` with its ``validate`` and ``show`` sub-commands."""
+    """Register ``manifest`` with its ``validate``, ``show`` and ``build`` sub-commands."""
     parser = subparsers.add_parser(
-        "manifest", help="validate or inspect a data manifest (MONAI datalist with folds)", description=__doc__
+        "manifest", help="validate, inspect or build a data manifest (MONAI datalist with folds)", description=__doc__
     )
-    commands = parser.add_subparsers(dest="manifest_command", required=True, metavar="{validate,show}")
+    commands = parser.add_subparsers(dest="manifest_command", required=True, metavar="{validate,show,build}")
     validate = commands.add_parser(
         "validate",
         help="report every problem as one line (exit 1), or a one-line summary (exit 0)",
@@ -32,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("file", help="manifest JSON file")
     show.add_argument("--fold", type=int, default=0, help="fold held out for validation (default 0)")
     show.set_defaults(func=_show)
+    add_build_parser(commands)
 
 
 def _label_name(manifest: Mapping, value: Any) -> str:
@@ -53,7 +56,8 @@ def split_counts(manifest: Mapping, fold: int | None = 0) -> dict[str, tuple[int
     return counts
 
 
-def _summary(manifest: Mapping) -> str:
+def summary_line(manifest: Mapping) -> str:
+    """Subjects per split (and items when they differ), as one line starting with 'ok: '."""
     counts = split_counts(manifest, None)
     subjects = sum(c[0] for c in counts.values())
     items = sum(c[1] for c in counts.values())
@@ -72,7 +76,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(problem)
     if problems:
         return 1
-    line = _summary(manifest)
+    line = summary_line(manifest)
     print(line + (f"; all files found under {args.dataset_dir}" if args.dataset_dir else ""))
     return 0
 

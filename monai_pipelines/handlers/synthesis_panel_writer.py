@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,10 +29,31 @@ def _volume(x) -> np.ndarray:
     return x[0] if x.ndim == 4 else x
 
 
-def _slices(volume: np.ndarray) -> list[np.ndarray]:
-    """Central axial, coronal and sagittal slices of a (x, y, z) RAS volume, oriented for display."""
+def voxel_spacing(x, default: Sequence[float] | None = None) -> tuple[float, float, float]:
+    """Voxel sizes (x, y, z) from a MetaTensor's affine (or its ``meta["pixdim"]``), else ``default`` (else 1 mm)."""
+    affine = getattr(x, "affine", None)
+    if affine is not None:
+        a = np.asarray(affine.detach().cpu() if isinstance(affine, torch.Tensor) else affine, dtype=float)
+        if a.ndim == 3:  # batched
+            a = a[0]
+        if a.ndim == 2 and min(a.shape) >= 3:
+            return tuple(float(v) for v in np.linalg.norm(a[:3, :3], axis=0))
+    pixdim = (getattr(x, "meta", None) or {}).get("pixdim")
+    if pixdim is not None and len(pixdim) >= 4:
+        return tuple(float(v) for v in np.asarray(pixdim, dtype=float)[1:4])
+    return tuple(float(v) for v in (default if default is not None else (1.0, 1.0, 1.0)))
+
+
+def panel_slices(volume: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> list[tuple[np.ndarray, float]]:
+    """Central axial, coronal and sagittal slices of a (x, y, z) RAS volume, oriented for display, each with its
+    ``imshow`` aspect (pixel height / width in mm), so anisotropic voxels are not squashed."""
+    sx, sy, sz = (float(v) for v in spacing)
     x, y, z = (s // 2 for s in volume.shape)
-    return [np.rot90(volume[:, :, z]), np.rot90(volume[:, y, :]), np.rot90(volume[x, :, :])]
+    return [
+        (np.rot90(volume[:, :, z]), sy / sx),
+        (np.rot90(volume[:, y, :]), sz / sx),
+        (np.rot90(volume[x, :, :]), sz / sy),
+    ]
 
 
 def plot_synthesis_panel(
@@ -41,23 +63,37 @@ def plot_synthesis_panel(
     target_hu: np.ndarray | None = None,
     title: str = "",
     hu_display: tuple[float, float] = (-1000.0, 1500.0),
+    spacing: Sequence[float] | None = None,
 ) -> Path:
-    """Write a grid: rows = axial/coronal/sagittal centre slices; columns = input, prediction, target, |error|."""
+    """Write a grid: rows = axial/coronal/sagittal centre slices; columns = input, prediction, target, |error|.
+
+    Each volume is drawn with its voxel aspect: spacing from its own affine when it is a MetaTensor, else
+    ``spacing`` (x, y, z in mm; default isotropic). Row heights follow the physical extent of the slices.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    spacings = [voxel_spacing(image, spacing), voxel_spacing(pred_hu, spacing)]
     image, pred_hu = _volume(image), _volume(pred_hu)
     columns = [("input MRI", image, "gray", None), ("predicted CT (HU)", pred_hu, "gray", hu_display)]
     if target_hu is not None:
+        spacings.append(voxel_spacing(target_hu, spacings[1]))
         target_hu = _volume(target_hu)
-        columns += [("true CT (HU)", target_hu, "gray", hu_display), ("|error| (HU)", np.abs(pred_hu - target_hu), "magma", (0, 500))]
-    fig, axes = plt.subplots(3, len(columns), figsize=(3 * len(columns), 9), squeeze=False)
+        error = np.abs(pred_hu - target_hu)
+        spacings.append(spacings[1])
+        columns += [("true CT (HU)", target_hu, "gray", hu_display), ("|error| (HU)", error, "magma", (0, 500))]
+    # physical height / width of each row's slices (from the first column) sets the row heights
+    ratios = [float(np.clip(sl.shape[0] * aspect / sl.shape[1], 0.2, 5.0)) for sl, aspect in panel_slices(image, spacings[0])]
+    fig, axes = plt.subplots(
+        3, len(columns), figsize=(3 * len(columns), 3 * sum(ratios)), squeeze=False,
+        gridspec_kw={"height_ratios": ratios}, layout="constrained",
+    )
     for col, (name, volume, cmap, limits) in enumerate(columns):
         vmin, vmax = limits if limits else np.percentile(volume, [1, 99])
-        for row, slice_ in enumerate(_slices(volume)):
-            shown = axes[row, col].imshow(slice_, cmap=cmap, vmin=vmin, vmax=vmax)
+        for row, (slice_, aspect) in enumerate(panel_slices(volume, spacings[col])):
+            shown = axes[row, col].imshow(slice_, cmap=cmap, vmin=vmin, vmax=vmax, aspect=aspect)
             axes[row, col].axis("off")
         axes[0, col].set_title(name)
         fig.colorbar(shown, ax=axes[:, col].tolist(), shrink=0.6)

@@ -6,7 +6,7 @@ MONAI's DiceFocalLoss has fixed weights and no MCC/boundary terms; here the weig
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from monai.losses import DiceLoss, FocalLoss
@@ -26,13 +26,19 @@ class CombinedSegmentationLoss(_Loss):
     Args:
         weights: component name -> weight; names not given weigh 0.
         gamma: focal loss focusing parameter.
+        class_weights: per-class pixel weights of the focal term (a pixel weighs its true class's weight), e.g.
+            ``PixelBalancedSampler.loss_weights``, which make up for target proportions the patches cannot reach.
     """
 
-    def __init__(self, weights: Mapping[str, float], gamma: float = 2.0) -> None:
+    def __init__(
+        self, weights: Mapping[str, float], gamma: float = 2.0, class_weights: Sequence[float] | None = None
+    ) -> None:
         super().__init__()
+        if class_weights is not None:
+            class_weights = [float(w) for w in class_weights]
         self.terms = torch.nn.ModuleDict(
             {
-                "focal": FocalLoss(to_onehot_y=True, use_softmax=True, gamma=gamma),
+                "focal": FocalLoss(to_onehot_y=True, use_softmax=True, gamma=gamma, weight=class_weights),
                 "dice": DiceLoss(to_onehot_y=True, softmax=True),
                 "mcc": MCCLoss(),
                 "boundary": BoundaryLoss(),

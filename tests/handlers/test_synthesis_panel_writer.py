@@ -96,3 +96,37 @@ def test_zero_panels_writes_nothing(tmp_path):
     writer = SynthesisPanelWriter(tmp_path / "out", max_panels=0)
     _run(writer, [([item], [pred])])
     assert writer.written == [] and not (tmp_path / "out").exists()
+
+
+def _anisotropic(shape=(16, 16, 6), spacing=(1.0, 1.0, 2.5)):
+    volume = MetaTensor(torch.rand(1, *shape), affine=torch.diag(torch.tensor([*spacing, 1.0], dtype=torch.float64)))
+    return volume
+
+
+def test_panel_draws_anisotropic_voxels_with_their_aspect(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    aspects = []
+    imshow = Axes.imshow
+    monkeypatch.setattr(Axes, "imshow", lambda self, *a, **k: aspects.append(k.get("aspect")) or imshow(self, *a, **k))
+    image = _anisotropic()
+    path = plot_synthesis_panel(tmp_path / "p.png", image, image * 1000, image * 1000)
+    # per column: axial (y/x), coronal (z/x), sagittal (z/y)
+    assert aspects == [1.0, 2.5, 2.5] * 4
+    with Image.open(path) as im:  # rows as tall as the slices are in mm: 16 + 15 + 15 (not 16 + 6 + 6)
+        assert im.size[1] == int(3 * (1 + 15 / 16 + 15 / 16) * 80)
+    aspects.clear()
+    plot_synthesis_panel(tmp_path / "q.png", image.numpy()[0], image.numpy()[0], spacing=(0.5, 1.0, 3.0))
+    assert aspects == [2.0, 6.0, 3.0] * 2
+
+
+def test_writer_takes_spacing_from_the_image_affine(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    aspects = []
+    imshow = Axes.imshow
+    monkeypatch.setattr(Axes, "imshow", lambda self, *a, **k: aspects.append(k.get("aspect")) or imshow(self, *a, **k))
+    image = _anisotropic()
+    item = {"image": image, "label": torch.zeros(1, 16, 16, 6), "subject": "pig"}
+    _run(SynthesisPanelWriter(tmp_path), [([item], [image * 1000])])
+    assert aspects[:3] == [1.0, 2.5, 2.5]

@@ -37,3 +37,16 @@ def test_backward_with_all_terms():
     target = torch.randint(0, 4, (1, 1, 16, 16))
     CombinedSegmentationLoss({"focal": 0.25, "dice": 0.25, "mcc": 0.35, "boundary": 0.15})(logits, target).backward()
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_class_weights_weigh_focal_pixels_by_their_true_class():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 1, 4, 4))
+    plain = CombinedSegmentationLoss({"focal": 1.0})
+    weighted = CombinedSegmentationLoss({"focal": 1.0}, class_weights=[0.5, 2.0, 4.0])
+    per_pixel = torch.nn.functional.one_hot(labels[:, 0], 3).permute(0, 3, 1, 2).float()
+    p = torch.softmax(logits, 1)
+    focal = -(per_pixel * (1 - p) ** 2 * torch.log(p))  # (B, K, H, W), non-zero at the true class only
+    expected = (focal * torch.tensor([0.5, 2.0, 4.0])[None, :, None, None]).mean()
+    assert weighted(logits, labels) == pytest.approx(float(expected), rel=1e-5)
+    assert plain(logits, labels) == pytest.approx(float(focal.mean()), rel=1e-5)
