@@ -11,18 +11,48 @@ import shutil
 from pathlib import Path
 
 import pytest
+from monai.bundle import ConfigWorkflow
 
 from monai_pipelines.utils.paths import repo_root
-from tests.bundles.runner import BUNDLES, cli
+from tests.bundles.runner import BUNDLES, CONFIG_FILES, cli, configs
 from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
 
 pytestmark = pytest.mark.slow
+
+
+def configs_of(bundle: str, command: str, root: Path) -> list[str]:
+    return configs(bundle, *CONFIG_FILES[command], root=root)
 
 
 def _second_checkout(bundle: str, root: Path) -> Path:
     shutil.copytree(repo_root() / "bundles" / bundle, root / "bundles" / bundle,
                     ignore=shutil.ignore_patterns("runs", "models"))
     return root
+
+
+_COMMAND_LISTS = {"initialize", "run", "training", "evaluating", "inference", "finalize", "_meta_", "imports"}
+
+
+def _all_ids(config, prefix: str = ""):
+    items = config.items() if isinstance(config, dict) else enumerate(config)
+    for key, value in items:
+        id_ = f"{prefix}#{key}" if prefix else str(key)
+        if not prefix and id_ in _COMMAND_LISTS:
+            continue
+        yield id_
+        if isinstance(value, (dict, list)):
+            yield from _all_ids(value, id_)
+
+
+def resolve_every_id(files: list[str], **overrides) -> int:
+    """Resolve every id (nested ones too) of a command's configs, as the command would; returns how many."""
+    workflow = ConfigWorkflow(config_file=files, logging_file=False, workflow_type=None, **overrides)
+    workflow.initialize()
+    ids = list(_all_ids(workflow.parser.get()))
+    for id_ in ids:
+        workflow.parser.get_parsed_content(id_)
+    workflow.finalize()
+    return len(ids)
 
 
 def _one_error_line(proc) -> str:
@@ -42,11 +72,17 @@ def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp
 
     proc = cli(bundle, "training", root=clone, epochs=1, amp="false", skip_corrupted="False", **overrides)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    configs = list((clone / "bundles" / bundle / "runs").rglob("config/config.json"))
-    assert len(configs) == 1, "the run did not land in the checkout whose config was run"
-    record = json.loads(configs[0].read_text())
+    records = list((clone / "bundles" / bundle / "runs").rglob("config/config.json"))
+    assert len(records) == 1, "the run did not land in the checkout whose config was run"
+    record = json.loads(records[0].read_text())
     assert record["settings"]["amp"] is False and record["settings"]["skip_corrupted"] is False
     assert str(clone) in record["settings"]["output_dir"]
+
+    # every id of the training and evaluation configs resolves (evaluation from the run just trained)
+    out = str(records[0].parents[1])
+    for command in ("training", "evaluating"):
+        files = configs_of(bundle, command, clone)
+        assert resolve_every_id(files, **{**overrides, "output_dir": out, "epochs": 1}) > 20
 
     error = _one_error_line(cli(bundle, "training", root=clone, epochs=1, amp="yes", **overrides))
     assert "--amp: expected a boolean (true/false, True/False, 1/0), got 'yes'" in error
