@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from ignite.metrics import Metric
 from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler
 
 from monai_pipelines.bundle.run_context import RunContext
@@ -49,12 +50,14 @@ def _snake(name: str) -> str:
 
 
 def _stateful_handlers(engine: Engine) -> list[Any]:
+    """Handlers with state to checkpoint. Not Ignite metrics: they are recomputed at every run, and their
+    ``state_dict`` all-gathers over DDP ranks, which deadlocks when only rank 0 writes the checkpoint."""
     found: list[Any] = []
     for handlers in engine._event_handlers.values():
         for func, *_ in handlers:
             owner = getattr(func, "__self__", None)
             if owner is not None and hasattr(owner, "state_dict") and hasattr(owner, "load_state_dict") \
-                    and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget)) \
+                    and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget, Metric)) \
                     and not any(owner is f for f in found):
                 found.append(owner)
     return found
