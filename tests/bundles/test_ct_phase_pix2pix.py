@@ -149,6 +149,15 @@ def test_inference_equals_evaluation_and_feeds_the_training_slices(trained, tmp_
     diff = np.abs(inferred["thorax_004.nii.gz"] - evaluated["thorax_004.nii.gz"]).max() * 2 / hu_range
     assert diff <= 1e-4, f"inference differs from evaluation by {diff:.4g} (network units, max abs)"
     written = nib.load(str(tmp_path / "inf" / "thorax_004_phase0.nii.gz")).get_fdata()
+    wrong = ConfigWorkflow(config_file=str(CONFIGS / "inference.json"), workflow_type="infer", input_path=str(inputs),
+                           output_dir=str(tmp_path / "wrong"), ckpt_path=str(out / "checkpoints" / "checkpoint_best.pt"),
+                           spatial_size=64)
+    with pytest.raises(Exception) as refused:  # a setting that contradicts the trained model is refused
+        wrong.initialize()
+    chain = [refused.value]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    assert any("--spatial_size 64 contradicts the trained model" in str(e) for e in chain), chain
     assert np.abs(written - np.round(evaluated["thorax_004.nii.gz"])).max() <= 1  # int16 HU on disk
 
     # slices fed at inference (sorted inputs: thorax_000 first, 8 slices each) vs the training dataset's
