@@ -3,8 +3,9 @@
 Per subject (``IXI###-Site-####-{T1,T2,PD}.nii.gz``): T1 is rigidly registered onto the T2 grid (ITK, mutual
 information; T2 and PD come from one dual-echo acquisition and share it, PD is only resampled if its grid differs),
 optionally N4-corrected inside a head (or given brain) mask, normalised per sequence to [0, 1] by the 99.5th
-percentile inside the mask, cut into axial slices with enough foreground, padded square and resized, and saved as
-``{split}/{subject}_{slice:03d}.npy`` of shape (3, size, size), channels T1, T2, PD. Subjects are split into
+percentile inside the mask, cut into axial slices with enough foreground, turned anterior-up, padded square and
+resized (:func:`cut_slices`, which inference uses too), and saved as ``{split}/{subject}_{slice:03d}.npy`` of shape
+(3, size, size), channels T1, T2, PD; the manifest records this slicing (``slicing``). Subjects are split into
 train/val/test (seeded, by subject) and listed in ``manifest.json`` (``val`` holds fold 0 of the pool).
 Finished subjects are recorded in ``.done/`` and skipped when the command runs again.
 """
@@ -35,13 +36,19 @@ __all__ = [
     "IXI_SEQUENCES",
     "IXIPrepareReport",
     "build_ixi_slice_manifest",
+    "cut_slices",
     "find_ixi_subjects",
+    "from_ras",
     "head_mask",
     "normalise_percentile",
     "prepare_ixi",
+    "prepared_slicing",
     "register_subject",
     "slice_size",
     "slice_volume",
+    "slicing_record",
+    "to_ras",
+    "uncut_slices",
 ]
 
 logger = logging.getLogger("monai_pipelines")
@@ -52,6 +59,11 @@ SPLIT_DIRS = {"training": "train", "validation": "val", "test": "test"}
 _IXI_FILE = re.compile(r"^(?P<subject>IXI\d+-[A-Za-z]+-\d+)-(?P<seq>T1|T2|PD)\.nii(\.gz)?$")
 _IXI_SLICE = re.compile(r"^(?P<subject>IXI\d+-[A-Za-z]+-\d+)_(?P<z>\d+)\.npy$")
 _DONE = ".done"
+_RAS = nib.orientations.axcodes2ornt("RAS")
+#: Phase 1's slicing: axial slices of the RAS volume, turned a quarter (anterior up), normalised by the 99.5th pct.
+SLICE_AXIS = 2
+SLICE_ROTATION = 1
+PERCENTILE = 99.5
 
 
 @dataclass
@@ -93,7 +105,7 @@ def head_mask(image: np.ndarray) -> np.ndarray:
     return fill_holes_per_slice(mask, slice_axis=2)
 
 
-def normalise_percentile(image: np.ndarray, mask: np.ndarray, percentile: float = 99.5) -> np.ndarray:
+def normalise_percentile(image: np.ndarray, mask: np.ndarray, percentile: float = PERCENTILE) -> np.ndarray:
     """Scale to [0, 1]: 0 stays 0, the ``percentile`` inside ``mask`` maps to 1, values above are clipped."""
     inside = image[mask > 0]
     if inside.size == 0:
@@ -182,33 +194,99 @@ def register_subject(
     return images, fixed_affine, mask
 
 
-def _axial(volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Reorient to RAS so that the last axis is inferior -> superior (axial slices along it)."""
+def to_ras(volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Reorient a 3D array to RAS, so that the last axis is inferior -> superior (axial slices along it)."""
     ornt = nib.orientations.io_orientation(affine)
-    transform = nib.orientations.ornt_transform(ornt, nib.orientations.axcodes2ornt("RAS"))
-    return nib.orientations.apply_orientation(volume, transform)
+    return nib.orientations.apply_orientation(volume, nib.orientations.ornt_transform(ornt, _RAS))
+
+
+def from_ras(volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_ras`: a RAS array back onto the axes of the volume with ``affine``."""
+    ornt = nib.orientations.io_orientation(affine)
+    return nib.orientations.apply_orientation(volume, nib.orientations.ornt_transform(_RAS, ornt))
+
+
+def cut_slices(
+    channels: np.ndarray,
+    size: int,
+    axis: int = SLICE_AXIS,
+    rotation: int = SLICE_ROTATION,
+    indices: Sequence[int] | None = None,
+) -> np.ndarray:
+    """The network's slices of a (C, X, Y, Z) RAS volume in [0, 1]: Phase 1 and inference both cut with this.
+
+    Each slice along spatial ``axis`` is turned ``rotation`` quarter turns (``np.rot90``; 1: anterior up and right
+    on the viewer's left, as radiological viewers show axial slices), zero-padded square (symmetric) and resized to
+    ``size`` (bilinear, anti-aliased), then clipped to [0, 1].
+
+    Returns:
+        (N, C, size, size) float32 for ``indices`` (default: every slice).
+    """
+    n = channels.shape[axis + 1]
+    indices = range(n) if indices is None else indices
+    planes = [np.rot90(np.take(channels, int(z), axis=axis + 1), k=rotation, axes=(1, 2)) for z in indices]
+    if not planes:
+        return np.zeros((0, channels.shape[0], size, size), np.float32)
+    side = max(planes[0].shape[1:])
+    pad, resize = SpatialPad((side, side)), Resize((size, size), mode="bilinear", anti_aliasing=True)
+    out = [np.asarray(resize(pad(torch.from_numpy(np.ascontiguousarray(p)))), dtype=np.float32) for p in planes]
+    return np.stack(out).clip(0, 1)
+
+
+def uncut_slices(
+    slices: torch.Tensor, shape: Sequence[int], axis: int = SLICE_AXIS, rotation: int = SLICE_ROTATION
+) -> torch.Tensor:
+    """Inverse of :func:`cut_slices` for every slice: (N, C, S, S) -> (C, X, Y, Z) on the RAS grid of ``shape``.
+
+    Resized back to the padded side (bilinear), the padding cropped, the rotation undone, stacked along ``axis``.
+    """
+    in_plane = [int(s) for i, s in enumerate(shape) if i != axis]
+    turned = in_plane[::-1] if rotation % 2 else in_plane
+    side = max(in_plane)
+    x = slices
+    if tuple(x.shape[-2:]) != (side, side):
+        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+    before = [(side - s) // 2 for s in turned]  # MONAI SpatialPad "symmetric": the smaller half first
+    x = x[:, :, before[0] : before[0] + turned[0], before[1] : before[1] + turned[1]]
+    x = torch.rot90(x, k=-rotation, dims=(2, 3))
+    return torch.stack(list(x), dim=axis + 1)
 
 
 def slice_volume(
-    channels: np.ndarray, mask: np.ndarray, size: int = 256, min_foreground: float = 0.05
+    channels: np.ndarray,
+    mask: np.ndarray,
+    size: int = 256,
+    min_foreground: float = 0.05,
+    axis: int = SLICE_AXIS,
+    rotation: int = SLICE_ROTATION,
 ) -> tuple[np.ndarray, list[int]]:
-    """Axial slices of a (C, X, Y, Z) RAS volume with at least ``min_foreground`` mask area, square, resized.
+    """Phase 1's slices of a (C, X, Y, Z) RAS volume: those with at least ``min_foreground`` mask area, cut by
+    :func:`cut_slices`.
 
     Returns:
-        (slices (N, C, size, size) float32, their z indices)
+        (slices (N, C, size, size) float32, their indices along ``axis``)
     """
-    area = mask.reshape(-1, mask.shape[-1]).mean(0)
+    area = np.moveaxis(mask, axis, -1).reshape(-1, mask.shape[axis]).mean(0)
     keep = [int(z) for z in np.flatnonzero(area >= min_foreground)]
-    if not keep:
-        return np.zeros((0, channels.shape[0], size, size), np.float32), []
-    side = max(channels.shape[1:3])
-    pad, resize = SpatialPad((side, side)), Resize((size, size), mode="bilinear", anti_aliasing=True)
-    out = []
-    for z in keep:
-        # rotate so anterior is up and right is on the viewer's left, as radiological viewers show axial slices
-        sl = torch.from_numpy(np.ascontiguousarray(np.rot90(channels[:, :, :, z], k=1, axes=(1, 2))))
-        out.append(np.asarray(resize(pad(sl)), dtype=np.float32).clip(0, 1))
-    return np.stack(out), keep
+    return cut_slices(channels, size, axis, rotation, keep), keep
+
+
+def slicing_record(size: int, n4: bool = False, percentile: float = PERCENTILE) -> dict[str, Any]:
+    """How Phase 1 turned volumes into slices (written to the manifest; a trained MM-GAN's input contract)."""
+    return {"orientation": "RAS", "axis": SLICE_AXIS, "rotation": SLICE_ROTATION, "size": int(size),
+            "percentile": float(percentile), "n4": bool(n4)}
+
+
+def prepared_slicing(manifest: str | os.PathLike, datalist: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The slicing record of a prepared dataset: the manifest's ``slicing`` entry (Phase 1 writes it), else Phase 1's
+    defaults with the size of the first slice (slices written by hand)."""
+    record = json.loads(Path(manifest).read_text()).get("slicing")
+    size = slice_size(datalist)
+    if record is None:
+        return slicing_record(size)
+    if int(record["size"]) != size:
+        raise ValueError(f"{manifest}: records {record['size']}-pixel slices but {datalist[0]['image']} is {size}.")
+    return dict(record)
 
 
 def _assign_splits(subjects: list[str], seed: int, test_fraction: float, folds: int) -> dict[str, str]:
@@ -268,8 +346,8 @@ def prepare_ixi(
             complete[subject], n4=n4, n4_shrink_factor=n4_shrink_factor, n4_iterations=n4_iterations,
             registration_kwargs=registration_kwargs, info=info,
         )
-        stacked = np.stack([_axial(normalise_percentile(images[s], mask), affine) for s in IXI_SEQUENCES])
-        slices, zs = slice_volume(stacked, _axial(mask.astype(np.float32), affine), size, min_foreground)
+        stacked = np.stack([to_ras(normalise_percentile(images[s], mask), affine) for s in IXI_SEQUENCES])
+        slices, zs = slice_volume(stacked, to_ras(mask.astype(np.float32), affine), size, min_foreground)
         folder = out / split[subject]
         folder.mkdir(parents=True, exist_ok=True)
         files = []
@@ -282,7 +360,7 @@ def prepare_ixi(
         records[subject] = record
         report.prepared.append(subject)
     report.slices = sum(len(r["slices"]) for r in records.values())
-    report.manifest = str(_write_ixi_manifest(out, records, split, seed, folds, n4, name))
+    report.manifest = str(_write_ixi_manifest(out, records, split, seed, folds, n4, name, slicing_record(size, n4)))
     return report
 
 
@@ -319,7 +397,8 @@ def _folder_mismatch(manifest: Mapping) -> str | None:
 
 
 def _write_ixi_manifest(
-    out: Path, records: dict[str, dict], split: dict[str, str], seed: int, folds: int, n4: bool, name: str | None
+    out: Path, records: dict[str, dict], split: dict[str, str], seed: int, folds: int, n4: bool, name: str | None,
+    slicing: dict[str, Any] | None = None,
 ) -> Path:
     try:
         manifest = _ixi_manifest(records, split, seed, folds, n4, name)
@@ -328,6 +407,8 @@ def _write_ixi_manifest(
     wrong = _folder_mismatch(manifest)  # the folders follow fold 0 of the pool
     if wrong:
         raise RuntimeError(f"split folders disagree with the manifest for {wrong}.")
+    if slicing is not None:
+        manifest["slicing"] = slicing
     return write_manifest(manifest, out / "manifest.json")
 
 

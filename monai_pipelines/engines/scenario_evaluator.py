@@ -134,9 +134,18 @@ class ScenarioEvaluator(Evaluator):
             kept.append({"input": condition[i].cpu().numpy(), "pred": pred[i].cpu().numpy(),
                          "target": image[i].cpu().numpy()})
 
+    def _gathered_scores(self) -> dict[str, dict[str, list[torch.Tensor]]]:
+        """The scores of every rank (a sharded validation set under DDP), the same on all ranks."""
+        dist = torch.distributed
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self._scores
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, self._scores)
+        return {s: {k: [t for part in parts for t in part[s][k]] for k in ("psnr", "ssim")} for s in self._scores}
+
     def _summarise(self, engine: ScenarioEvaluator) -> None:
         results: dict[str, dict[str, Any]] = {}
-        for scenario, scores in self._scores.items():
+        for scenario, scores in self._gathered_scores().items():
             if not scores["psnr"]:
                 continue
             psnr, ssim = torch.cat(scores["psnr"]).double(), torch.cat(scores["ssim"]).double()

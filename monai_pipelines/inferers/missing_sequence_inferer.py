@@ -2,8 +2,9 @@
 
 Ours because MONAI's inferers take one prepared tensor: this one applies Phase 1 to raw NIfTI volumes (registration
 onto the reference sequence, optional N4, per-sequence normalisation), derives the scenario from the sequences given,
-runs the generator slice by slice (``ResizedSliceInferer``, i.e. MONAI's ``SliceInferer``) on axial slices padded
-square as in Phase 1, and returns the missing sequences on the reference input's grid (shape and affine).
+cuts the slices with Phase 1's own function (:func:`~monai_pipelines.data.ixi.cut_slices`: RAS, axis, rotation, padding,
+size), imputes the missing channels as training did, runs the generator on batches of slices, puts the output back
+(:func:`~monai_pipelines.data.ixi.uncut_slices`) and returns the missing sequences on the reference input's grid.
 """
 
 from __future__ import annotations
@@ -19,9 +20,20 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from monai_pipelines.data.ixi import IXI_SEQUENCES, normalise_percentile, register_subject
+from monai_pipelines.data.ixi import (
+    IXI_SEQUENCES,
+    PERCENTILE,
+    SLICE_AXIS,
+    SLICE_ROTATION,
+    cut_slices,
+    from_ras,
+    normalise_percentile,
+    register_subject,
+    to_ras,
+    uncut_slices,
+)
 from monai_pipelines.engines.amp import autocast
-from monai_pipelines.inferers.slice_inferer import ResizedSliceInferer
+from monai_pipelines.transforms.scenario_mask import apply_scenario
 
 __all__ = ["MissingSequenceInferer"]
 
@@ -35,10 +47,16 @@ class MissingSequenceInferer:
     Args:
         network: MM-GAN generator (3 channels in and out, order T1, T2, PD).
         spatial_size: slice size the network was trained on (Phase 1 ``--size``).
+        slice_axis, slice_rotation: Phase 1's slicing of the RAS volume (see :func:`~monai_pipelines.data.ixi.cut_slices`).
         register: register the inputs onto the reference (T2, else PD, else T1) as Phase 1 does; False requires
             co-registered inputs on one grid.
         n4: N4 bias field correction as Phase 1 ``--n4`` (use it for a model trained on N4-corrected slices).
+        percentile: Phase 1's normalisation percentile inside the mask.
+        impute: imputation of the missing channels, as in training ("zeros" or "mean").
         mask_output: set the synthesised sequences to 0 outside the head (brain) mask, as the inputs' background.
+
+    A trained run's contract gives ``spatial_size``, ``slice_axis``, ``slice_rotation``, ``percentile``, ``n4`` and
+    ``impute`` (see the bundle's inference.json).
     """
 
     def __init__(
@@ -51,14 +69,18 @@ class MissingSequenceInferer:
         n4: bool = False,
         n4_iterations: Sequence[int] = (50, 50, 30),
         registration_kwargs: Mapping[str, Any] | None = None,
-        percentile: float = 99.5,
+        percentile: float = PERCENTILE,
+        slice_axis: int = SLICE_AXIS,
+        slice_rotation: int = SLICE_ROTATION,
+        impute: str = "zeros",
         mask_output: bool = True,
         amp: bool = False,
         amp_dtype: str | torch.dtype | None = None,
     ) -> None:
         self.network = network
         self.device = torch.device(device) if device is not None else next(network.parameters()).device
-        self.inferer = ResizedSliceInferer(spatial_size=spatial_size, spatial_dim=2, sw_batch_size=sw_batch_size)
+        self.spatial_size, self.sw_batch_size = int(spatial_size), max(1, int(sw_batch_size))
+        self.slice_axis, self.slice_rotation, self.impute = int(slice_axis), int(slice_rotation), impute
         self.register, self.n4, self.n4_iterations = register, n4, tuple(n4_iterations)
         self.registration_kwargs = dict(registration_kwargs or {})
         self.percentile, self.mask_output = percentile, mask_output
@@ -98,7 +120,7 @@ class MissingSequenceInferer:
         inputs = {seq: normalise_percentile(images[seq], mask, self.percentile) for seq in given}
         shape = inputs[reference].shape
         stacked = np.stack([inputs.get(seq, np.zeros(shape, np.float32)) for seq in IXI_SEQUENCES])
-        output = self._synthesise(stacked, affine)
+        output = self._synthesise(stacked, affine, code)
         if self.mask_output:
             output = output * ndimage.binary_dilation(mask, iterations=1)[None]
         missing = [i for i, c in enumerate(code) if c == "0"]
@@ -106,23 +128,18 @@ class MissingSequenceInferer:
         return {"scenario": code, "reference": reference, "affine": affine, "inputs": inputs,
                 "synthesised": synthesised, "mask": mask, "files": given}
 
-    def _synthesise(self, volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
-        """Generator output (C, X, Y, Z) for a (C, X, Y, Z) volume: axial RAS slices padded square, then back."""
-        ornt = nib.orientations.io_orientation(affine)
-        to_ras = nib.orientations.ornt_transform(ornt, nib.orientations.axcodes2ornt("RAS"))
-        ras = np.stack([nib.orientations.apply_orientation(v, to_ras) for v in volume])
-        nx, ny = ras.shape[1:3]
-        side = max(nx, ny)
-        (px, py) = ((side - nx) // 2, (side - ny) // 2)  # symmetric, as MONAI's SpatialPad in Phase 1
-        padded = np.zeros((ras.shape[0], side, side, ras.shape[3]), np.float32)
-        padded[:, px : px + nx, py : py + ny] = ras
-        x = torch.as_tensor(padded, device=self.device)[None]
+    def _synthesise(self, volume: np.ndarray, affine: np.ndarray, scenario: str) -> np.ndarray:
+        """Generator output (C, X, Y, Z) for a (C, X, Y, Z) volume, slice by slice as Phase 1 cut the training data."""
+        ras = np.stack([to_ras(v, affine) for v in volume])
+        slices = torch.as_tensor(cut_slices(ras, self.spatial_size, self.slice_axis, self.slice_rotation))
+        slices = apply_scenario(slices, scenario, self.impute)
         self.network.eval()
+        outputs = []
         with torch.no_grad(), autocast(self.device, self.amp, self.amp_dtype):
-            out = self.inferer(x, self.network)
-        out = torch.as_tensor(out).float()[0, :, px : px + nx, py : py + ny].clamp(0, 1).cpu().numpy()
-        from_ras = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"), ornt)
-        return np.stack([nib.orientations.apply_orientation(v, from_ras) for v in out]).astype(np.float32)
+            for batch in torch.split(slices, self.sw_batch_size):
+                outputs.append(self.network(batch.to(self.device)).float().clamp(0, 1).cpu())
+        out = uncut_slices(torch.cat(outputs), ras.shape[1:], self.slice_axis, self.slice_rotation).numpy()
+        return np.stack([from_ras(v, affine) for v in out]).astype(np.float32)
 
     @staticmethod
     def subject_name(result: Mapping[str, Any]) -> str:
@@ -155,15 +172,12 @@ class MissingSequenceInferer:
         import matplotlib.pyplot as plt
 
         affine = result["affine"]
-        to_ras = nib.orientations.ornt_transform(
-            nib.orientations.io_orientation(affine), nib.orientations.axcodes2ornt("RAS")
-        )
-        mask = nib.orientations.apply_orientation(result["mask"].astype(np.float32), to_ras)
+        mask = to_ras(result["mask"].astype(np.float32), affine)
         z = int(np.argmax(mask.sum((0, 1))))
         fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
         for ax, seq in zip(axes, IXI_SEQUENCES):
             volume = result["inputs"].get(seq, result["synthesised"].get(seq))
-            sl = nib.orientations.apply_orientation(volume, to_ras)[:, :, z]
+            sl = to_ras(volume, affine)[:, :, z]
             ax.imshow(np.rot90(sl), cmap="gray", vmin=0, vmax=1)
             ax.set_title(f"{seq} ({'input' if seq in result['inputs'] else 'synthesised'})", fontsize=9)
             ax.axis("off")

@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("ct_phase")
     data = tiny_dataset(root / "data")
     out = root / "run"
-    common = {**TINY, "dataset_dir": str(data), "output_dir": str(out), "save_interval": 1}
+    common = {**TINY, "dataset_dir": str(data), "output_dir": str(out), "save_interval": 1, "residual": True}
     runs = []
     for epochs in (1, 2):
         wf = ConfigWorkflow(config_file=str(CONFIGS / "train.json"), workflow_type="train", epochs=epochs, **common)
@@ -100,4 +100,74 @@ def test_demo_config_selects_the_residual_generator_and_seed_config_the_plain_on
     assert torch.equal(net(x), x)  # residual generator starts as the identity (input-as-output)
     infer = ConfigParser()
     infer.read_config(str(CONFIGS / "inference.json"))
-    assert infer["residual"] is False and infer["network_def"]["residual"] == "@residual"
+    assert "residual" not in infer.config and infer["network_def"] == "$@trained.network()"  # from the trained run
+
+
+def _capture_preds(engine) -> dict[str, np.ndarray]:
+    """Post-processed ``pred`` of every item an evaluator runs on, by input file name."""
+    preds: dict[str, np.ndarray] = {}
+
+    def keep(e):
+        for item in e.state.output:
+            name = Path(item["image"].meta["filename_or_obj"]).name
+            preds[name] = np.asarray(item["pred"].detach().cpu(), dtype=np.float64)[0]
+
+    engine.add_event_handler(Events.ITERATION_COMPLETED, keep)
+    return preds
+
+
+@pytest.mark.slow
+def test_inference_equals_evaluation_and_feeds_the_training_slices(trained, tmp_path):
+    """inference.json, given only the checkpoint (and architecture ids a user restates correctly, not the residual
+    flag), writes the prediction evaluate.json computes for the held-out subject, and feeds the generator the slices
+    training fed it for a training subject (same subject and index)."""
+    import torch
+
+    data, out, common, _ = trained
+    hu_range = 3071.0 + 1024.0
+    wf = ConfigWorkflow(config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
+                        workflow_type="eval", run_id="evaluating", **common)
+    wf.initialize()
+    evaluated = _capture_preds(wf.parser.get_parsed_content("evaluate#evaluator"))
+    wf.run()
+    wf.finalize()
+    assert list(evaluated) == ["thorax_004.nii.gz"]
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for source in (data / "testA" / "thorax_004.nii.gz", data / "trainA" / "thorax_000.nii.gz"):
+        (inputs / source.name).symlink_to(source)
+    wf = ConfigWorkflow(config_file=str(CONFIGS / "inference.json"), workflow_type="infer", input_path=str(inputs),
+                        output_dir=str(tmp_path / "inf"), ckpt_path=str(out / "checkpoints" / "checkpoint_best.pt"),
+                        report=False, spatial_size=TINY["spatial_size"], num_downs=TINY["num_downs"], ngf=TINY["ngf"])
+    wf.initialize()
+    fed: list[torch.Tensor] = []
+    wf.parser.get_parsed_content("network").register_forward_pre_hook(lambda m, a: fed.append(a[0].detach().clone()))
+    inferred = _capture_preds(wf.parser.get_parsed_content("evaluator"))
+    wf.run()
+    wf.finalize()
+    diff = np.abs(inferred["thorax_004.nii.gz"] - evaluated["thorax_004.nii.gz"]).max() * 2 / hu_range
+    assert diff <= 1e-4, f"inference differs from evaluation by {diff:.4g} (network units, max abs)"
+    written = nib.load(str(tmp_path / "inf" / "thorax_004_phase0.nii.gz")).get_fdata()
+    wrong = ConfigWorkflow(config_file=str(CONFIGS / "inference.json"), workflow_type="infer", input_path=str(inputs),
+                           output_dir=str(tmp_path / "wrong"), ckpt_path=str(out / "checkpoints" / "checkpoint_best.pt"),
+                           spatial_size=64)
+    with pytest.raises(Exception) as refused:  # a setting that contradicts the trained model is refused
+        wrong.initialize()
+    chain = [refused.value]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    assert any("--spatial_size 64 contradicts the trained model" in str(e) for e in chain), chain
+    assert np.abs(written - np.round(evaluated["thorax_004.nii.gz"])).max() <= 1  # int16 HU on disk
+
+    # slices fed at inference (sorted inputs: thorax_000 first, 8 slices each) vs the training dataset's
+    slices = torch.cat(fed)[:8, 0]
+    wf = ConfigWorkflow(config_file=str(CONFIGS / "train.json"), workflow_type="train", **common)
+    wf.initialize()
+    dataset = wf.parser.get_parsed_content("train#dataset")
+    training = {item["slice"]: item["condition"][0] for item in (dataset[i] for i in range(len(dataset)))
+                if item["subject"] == "thorax_000"}
+    assert training
+    for k, expected in training.items():
+        gap = (slices[k] - expected).abs().max().item()
+        assert gap <= 1e-5, f"slice {k} fed at inference differs from training's by {gap:.4g}"

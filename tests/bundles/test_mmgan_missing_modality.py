@@ -20,7 +20,7 @@ SCENARIOS = ["011", "101", "110", "001", "010", "100"]
 
 
 def _slices_dataset(root: Path, n_subjects: int = 4) -> Path:
-    """Registered 3-channel 32x32 slices of head phantoms, as Phase 1 writes them (no registration needed)."""
+    """3-channel 32x32 slices of head phantoms (training content only: Phase 1's slicing is `_phase1_dataset`'s)."""
     items = []
     for i in range(n_subjects):
         p = make_head_phantom(i, shape=(32, 32, 20), spacing=(6.0, 6.0, 6.0), noise=0.01)
@@ -63,11 +63,13 @@ def test_train_resume_evaluate_compare(tmp_path):
     out = tmp_path / "baseline"
     _train(**_overrides(data, out))
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert {"mmgan_epoch1.pth", "mmgan_epoch2.pth", "mmgan_best.pth"} <= set(ckpts)
+    assert {"mmgan_epoch1.pth", "mmgan_epoch2.pth", "mmgan_latest.pth", "mmgan_best.pth", "mmgan_final.pth"} <= set(ckpts)
     state = torch.load(out / "checkpoints" / "mmgan_epoch2.pth", weights_only=True)
-    for key in ("network", "discriminator", "optimizer", "d_optimizer", "lr_scheduler", "d_lr_scheduler",
-                "trainer", "history", "curriculum"):
+    for key in ("network", "discriminator", "optimizer", "d_optimizer", "lr_scheduler", "lr_scheduler1",
+                "history", "curriculum_scenarios", "contract"):
         assert key in state, key
+    assert state["contract"]["slicing"] == {"orientation": "RAS", "axis": 2, "rotation": 1, "size": 32,
+                                            "percentile": 99.5, "n4": False}
     assert state["network"]["final.2.weight"].shape[0] == 3
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2] and "val_psnr_100" in history[-1]
@@ -77,7 +79,7 @@ def test_train_resume_evaluate_compare(tmp_path):
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert (out / "checkpoints" / "mmgan_epoch3.pth").is_file()
-    assert sum(torch.load(out / "checkpoints" / "mmgan_epoch3.pth", weights_only=True)["curriculum"]["counts"]
+    assert sum(torch.load(out / "checkpoints" / "mmgan_epoch3.pth", weights_only=True)["curriculum_scenarios"]["counts"]
                .values()) == 3 * 3  # 12 training slices (2 subjects) / batch 4 -> 3 batches per epoch
 
     metrics = _evaluate(**_overrides(data, out, epochs=3))
@@ -98,16 +100,18 @@ def test_train_resume_evaluate_compare(tmp_path):
 
 
 def _inference_run(tmp_path: Path, image_size: int) -> Path:
-    """A run folder as training leaves it: untrained tiny generator weights and the run settings."""
+    """A run folder as training leaves it: a checkpoint with untrained tiny generator weights and the run contract."""
+    from monai_pipelines.data.ixi import slicing_record
     from monai_pipelines.networks.mmgan import MMGANGenerator
 
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "config").mkdir()
     torch.manual_seed(0)
-    net = MMGANGenerator(in_channels=3, out_channels=3, features=4, num_downs=int(np.log2(image_size)))
-    torch.save({"network": net.state_dict()}, run_dir / "checkpoints" / "mmgan_best.pth")
-    (run_dir / "config" / "config.json").write_text(json.dumps({"settings": {"features": 4, "image_size": image_size}}))
+    args = {"in_channels": 3, "out_channels": 3, "features": 4, "num_downs": int(np.log2(image_size))}
+    net = MMGANGenerator(**args)
+    contract = {"network_def": {"_target_": "monai_pipelines.networks.mmgan.MMGANGenerator", **args, "_ids_": {}},
+                "slicing": slicing_record(image_size), "impute": "zeros"}
+    torch.save({"network": net.state_dict(), "contract": contract}, run_dir / "checkpoints" / "mmgan_best.pth")
     return run_dir
 
 
@@ -130,10 +134,11 @@ def test_inference_phantom_t2_pd_to_t1(tmp_path):
     t2, pd = raw / f"{subject}-T2.nii.gz", raw / f"{subject}-PD.nii.gz"
     out = tmp_path / "out"
     wf = _inference(_inference_run(tmp_path, 32), t2=str(t2), pd=str(pd), output_dir=str(out), register=False)
-    assert wf.parser.get_parsed_content("image_size") == 32  # read from the run's settings
+    assert wf.parser.get_parsed_content("inferer").spatial_size == 32  # read from the run's contract
     wf.run()
     wf.finalize()
-    assert sorted(p.name for p in out.iterdir()) == [f"{subject}-T1_synth.nii.gz", f"{subject}_synthesis.png"]
+    names = {p.name for p in out.iterdir()}  # and config/, logs/ of the run wiring
+    assert {f"{subject}-T1_synth.nii.gz", f"{subject}_synthesis.png"} <= names and not any("T2_synth" in n for n in names)
     ref, t1 = nib.load(t2), nib.load(out / f"{subject}-T1_synth.nii.gz")
     assert t1.shape == ref.shape == (32, 24, 20)
     np.testing.assert_allclose(t1.affine, ref.affine, atol=1e-5)
@@ -169,3 +174,86 @@ def test_inference_real_ixi_t1_registered_onto_t2(real_data, tmp_path):
 
     data = pd.get_fdata()
     assert np.all(data[~ndimage.binary_dilation(brain)] == 0) and data[brain].mean() > 0  # head only, as the inputs
+
+
+def _phase1_dataset(root: Path, n_subjects: int = 4, size: int = 32) -> tuple[Path, dict]:
+    """Head phantoms cut into slices by Phase 1's own slicing (``slice_volume``: RAS, axial, rotated, square), with
+    the held-out subject's co-registered T2 and PD also written as NIfTI for inference."""
+    import nibabel as nib
+
+    from monai_pipelines.data.ixi import slice_volume
+
+    items, phantoms = [], {}
+    for i in range(n_subjects):
+        p = make_head_phantom(i, shape=(size, size - 4, 20), spacing=(6.0, 6.0, 6.0), noise=0.01)
+        vol = np.stack([normalise_percentile(p.images[s].astype(np.float32), p.head_mask) for s in ("t1", "t2", "pd")])
+        slices, zs = slice_volume(vol, p.head_mask.astype(np.float32), size)
+        (root / "train").mkdir(parents=True, exist_ok=True)
+        for sl, z in zip(slices, zs):
+            rel = f"train/S{i}_{z:03d}.npy"
+            np.save(root / rel, sl)
+            items.append({"image": rel, "subject": f"S{i}", "slice": z})
+        phantoms[f"S{i}"] = p
+    write_manifest(build_manifest("tiny", items, k=3, seed=0, test_subjects=["S3"], path_keys=["image"]),
+                   root / "manifest.json")
+    p = phantoms["S3"]
+    for seq in ("T2", "PD"):
+        nib.save(nib.Nifti1Image(p.images[seq.lower()].astype(np.float32), p.affine), root / f"S3-{seq}.nii.gz")
+    nib.save(nib.Nifti1Image(p.head_mask.astype(np.uint8), p.affine), root / "S3-T2-brainmask.nii.gz")  # Phase 1's mask
+    return root, phantoms
+
+
+@pytest.mark.slow
+def test_inference_feeds_phase1_slices_and_writes_what_evaluation_computes(tmp_path):
+    """T2 + PD -> T1 of the held-out subject: inference feeds the generator the Phase 1 slices (same subject and
+    index, T1 zero-imputed) and writes the T1 evaluate.json computes for scenario 011, on the input grid."""
+    import nibabel as nib
+    from ignite.engine import Events
+    from scipy import ndimage
+
+    data, _ = _phase1_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    ov = _overrides(data, out, epochs=1)
+    _train(**ov)
+    wf = ConfigWorkflow(config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
+                        workflow_type="eval", run_id="evaluating", **ov)
+    wf.initialize()
+    evaluated: dict[int, np.ndarray] = {}
+
+    def keep(engine):
+        for z, pred in zip(engine.state.batch["slice"], engine.state.output["pred"]["011"]):
+            evaluated[int(z)] = pred[0].cpu().numpy()  # T1
+
+    wf.parser.get_parsed_content("evaluate#evaluator").add_event_handler(Events.ITERATION_COMPLETED, keep)
+    wf.run()
+    wf.finalize()
+    assert evaluated
+
+    wf = _inference(out, t2=str(data / "S3-T2.nii.gz"), pd=str(data / "S3-PD.nii.gz"), output_dir=str(tmp_path / "inf"),
+                    register=False, png=False)
+    fed: list[torch.Tensor] = []
+    wf.parser.get_parsed_content("network").register_forward_pre_hook(lambda m, a: fed.append(a[0].detach().clone()))
+    wf.run()
+    wf.finalize()
+    fed_slices = torch.cat(fed).cpu().numpy()  # every axial slice of the subject, in order
+    for z in evaluated:
+        phase1 = np.load(data / "train" / f"S3_{z:03d}.npy")
+        phase1[0] = 0.0  # T1 missing: zero-imputed, as in training and evaluation
+        gap = np.abs(fed_slices[z] - phase1).max()
+        corr = np.corrcoef(fed_slices[z][1:].ravel(), phase1[1:].ravel())[0, 1]
+        assert gap <= 1e-5, f"slice {z} fed at inference differs from Phase 1's by {gap:.4g} (correlation {corr:.3f})"
+
+    t2 = nib.load(data / "S3-T2.nii.gz")
+    written = nib.load(tmp_path / "inf" / "S3-T1_synth.nii.gz")
+    assert written.shape == t2.shape
+    np.testing.assert_allclose(written.affine, t2.affine, atol=1e-5)
+    inside = ndimage.binary_dilation(nib.load(data / "S3-T2-brainmask.nii.gz").get_fdata() > 0, iterations=1)
+    volume = written.get_fdata()
+    diffs = []
+    for z, pred in evaluated.items():  # the written volume cut as Phase 1 cuts (RAS phantom: rot90, padded square)
+        mask, sl = np.rot90(inside[:, :, z]), np.rot90(volume[:, :, z])
+        (h, w), size = sl.shape, pred.shape[0]
+        crop = pred[(size - h) // 2 : (size - h) // 2 + h, (size - w) // 2 : (size - w) // 2 + w]
+        diffs.append(np.abs(sl[mask] - crop[mask]).max())
+    diff = max(diffs)
+    assert diff <= 1e-4, f"inference differs from evaluation by {diff:.4g} (max abs, [0, 1] units)"

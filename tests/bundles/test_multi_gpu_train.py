@@ -33,7 +33,7 @@ def _mri_to_ct(data: Path) -> dict[str, Any]:
 
 
 def _pix2pix(data: Path) -> dict[str, Any]:
-    return {"dataset_dir": str(pix2pix_test.tiny_dataset(data)), **pix2pix_test.TINY}
+    return {"dataset_dir": str(pix2pix_test.tiny_dataset(data)), **pix2pix_test.TINY, "save_interval": 1}
 
 
 def _mmgan(data: Path) -> dict[str, Any]:

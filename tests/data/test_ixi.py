@@ -8,9 +8,18 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from monai_pipelines.data import ixi_cli
-from monai_pipelines.data.ixi import prepare_ixi, register_subject
+from monai_pipelines.data.ixi import (
+    cut_slices,
+    prepare_ixi,
+    prepared_slicing,
+    register_subject,
+    slice_volume,
+    slicing_record,
+    uncut_slices,
+)
 from monai_pipelines.data.manifest import load_manifest
 from monai_pipelines.data.synthetic.ixi_phantom import write_ixi_phantom
 
@@ -38,6 +47,8 @@ def test_prepare_phantoms_end_to_end(tmp_path, caplog):
     x = np.load(out / manifest["training"][0]["image"])
     assert x.shape == (3, 32, 32) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
     assert all(x[c].max() > 0.2 for c in range(3))  # T1, T2, PD all present
+    assert manifest["slicing"] == slicing_record(32) == prepared_slicing(out / "manifest.json", [
+        {"image": str(out / manifest["training"][0]["image"])}])
     registration = json.loads((out / ".done" / "IXI901-Phantom-0001.json").read_text())["registration"]["T1"]
     assert registration["final_metric"] < registration["initial_metric"]  # MI improved (lower is better)
     # second run skips finished subjects and rewrites the same manifest
@@ -70,3 +81,31 @@ def test_real_ixi_registration_and_n4(real_data):
     for seq in ("T1", "T2"):
         inside = images[seq][mask > 0]
         assert np.isfinite(inside).all() and inside.mean() > 0
+
+
+@pytest.mark.parametrize("axis", [2, 0])
+def test_cut_slices_rotates_pads_and_uncut_restores(axis):
+    """Phase 1's slices: turned a quarter (anterior up), padded square; uncut_slices puts them back exactly."""
+    rng = np.random.default_rng(0)
+    volume = rng.random((2, 6, 4, 5)).astype(np.float32)
+    slices = cut_slices(volume, size=6, axis=axis)
+    z = 3
+    plane = np.take(volume, z, axis=axis + 1)
+    turned = np.rot90(plane, 1, axes=(1, 2))
+    h, w = turned.shape[1:]
+    side = max(h, w)
+    expected = np.zeros((2, side, side), np.float32)
+    expected[:, (side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = turned
+    if side == 6:
+        np.testing.assert_allclose(slices[z], expected, atol=1e-6)
+    back = uncut_slices(torch.as_tensor(cut_slices(volume, size=side, axis=axis)), volume.shape[1:], axis=axis)
+    np.testing.assert_allclose(back.numpy(), volume, atol=1e-6)
+    assert uncut_slices(torch.as_tensor(slices), volume.shape[1:], axis=axis).shape == volume.shape
+
+
+def test_slice_volume_keeps_foreground_slices():
+    volume = np.ones((3, 8, 6, 5), np.float32)
+    mask = np.zeros((8, 6, 5), np.float32)
+    mask[:, :, 1:3] = 1
+    slices, kept = slice_volume(volume, mask, size=16)
+    assert kept == [1, 2] and slices.shape == (2, 3, 16, 16)

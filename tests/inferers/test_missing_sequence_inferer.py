@@ -85,3 +85,14 @@ def test_register_false_rejects_other_grid(tmp_path):
         inferer({"T1": t1, "T2": files["T2"]})
     with pytest.raises(FileNotFoundError, match="PD input"):
         inferer({"PD": tmp_path / "missing.nii.gz"})
+
+
+def test_missing_channel_imputed_as_in_training(tmp_path):
+    """impute="mean": the missing T1 is fed as the mean of T2 and PD (as training and evaluation impute it)."""
+    files, _ = _subject(tmp_path)
+    t2 = nib.load(files["T2"]).get_fdata()
+    mask = head_mask(t2)
+    pd = normalise_percentile(nib.load(files["PD"]).get_fdata(), mask)
+    inferer = MissingSequenceInferer(CopyChannel(src=0), spatial_size=28, register=False, impute="mean")
+    t1 = inferer({"T2": files["T2"], "PD": files["PD"]})["synthesised"]["T1"]
+    np.testing.assert_allclose(t1[mask], (normalise_percentile(t2, mask)[mask] + pd[mask]) / 2, atol=1e-5)
