@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from monai_pipelines.utils.atomic_write import atomic_path
+
 __all__ = [
     "plot_confusion_matrix",
     "plot_roc_curve",
@@ -32,16 +34,9 @@ def _figure(width: float, height: float):
 
 
 def _save(fig: Any, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _one_vs_rest(probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None):

@@ -20,6 +20,7 @@ from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 from monai_pipelines.losses.mcc_loss import mcc_from_confusion
+from monai_pipelines.utils.atomic_write import write_json_atomic, write_text_atomic
 from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["GLACIER_CLASSES", "SegmentationReport", "confusion_matrix", "segmentation_report"]
@@ -143,8 +144,7 @@ class SegmentationReport(Metric):
         if self.output_dir is not None and self.last_report is not None and is_main_process():
             self.output_dir.mkdir(parents=True, exist_ok=True)
             record = {"epoch": int(getattr(engine.state, "epoch", 0)), **self.last_report}
-            tmp = self.output_dir / "segmentation_report.json.tmp"
-            tmp.write_text(json.dumps(record, indent=2))
-            os.replace(tmp, self.output_dir / "segmentation_report.json")
-            with open(self.output_dir / "segmentation_reports.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            write_json_atomic(self.output_dir / "segmentation_report.json", record)
+            log = self.output_dir / "segmentation_reports.jsonl"
+            previous = log.read_text() if log.is_file() else ""
+            write_text_atomic(log, previous + json.dumps(record) + "\n")
