@@ -33,7 +33,7 @@ def amp_dtype(device: torch.device | str, dtype: str | torch.dtype | None = None
     return torch.bfloat16
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), i.e. bf16 autocast can be faster than fp32."""
     capability = str(torch.backends.cpu.get_cpu_capability()).upper()
@@ -58,7 +58,7 @@ def amp_enabled(device: torch.device | str, enabled: bool, dtype: str | torch.dt
     return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _warn_emulated_bf16() -> None:
     logger.warning("amp: this CPU has no native bf16 (%s); bf16 autocast would be emulated and many times slower "
                    "than fp32, so this run computes in fp32", torch.backends.cpu.get_cpu_capability())

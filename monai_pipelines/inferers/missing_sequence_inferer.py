@@ -8,6 +8,7 @@ square as in Phase 1, and returns the missing sequences on the reference input's
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from scipy import ndimage
 from monai_pipelines.data.ixi import IXI_SEQUENCES, normalise_percentile, register_subject
 from monai_pipelines.engines.amp import autocast
 from monai_pipelines.inferers.slice_inferer import ResizedSliceInferer
+from monai_pipelines.utils.atomic_write import atomic_path
 
 __all__ = ["MissingSequenceInferer"]
 
@@ -140,7 +142,8 @@ class MissingSequenceInferer:
             path = out / f"{subject}-{seq}_synth.nii.gz"
             img = nib.Nifti1Image(volume.astype(np.float32), result["affine"])
             img.header.set_xyzt_units("mm")
-            nib.save(img, str(path))
+            with atomic_path(path) as tmp:  # nibabel picks the format from the name, so gzip the bytes here
+                tmp.write_bytes(gzip.compress(img.to_bytes(), compresslevel=1))
             written.append(path)
         if png:
             written.append(self._panel(result, out / f"{subject}_synthesis.png"))
@@ -169,6 +172,7 @@ class MissingSequenceInferer:
             ax.axis("off")
         fig.suptitle(f"scenario {result['scenario']}, axial slice {z}", fontsize=10)
         fig.tight_layout()
-        fig.savefig(path, dpi=80)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=80, format="png")
         plt.close(fig)
         return path
