@@ -80,7 +80,7 @@ def _plot(rows: list[dict[str, Any]], labels: Sequence[str], path: Path) -> None
     rows = [r for r in rows if r["scenario"] != "mean"]
     x = np.arange(len(rows))
     width = 0.8 / len(labels)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.1), layout="constrained")
     for ax, m in zip(axes, METRICS):
         for i, label in enumerate(labels):
             ax.bar(x + (i - (len(labels) - 1) / 2) * width, [r[f"{m}_{label}"] for r in rows], width, label=label)
@@ -88,8 +88,7 @@ def _plot(rows: list[dict[str, Any]], labels: Sequence[str], path: Path) -> None
         ax.set_ylabel(m.upper() + (" (dB)" if m == "psnr" else ""))
         ax.set_title(f"{m.upper()} per scenario (T1 T2 PD; 1 = available)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(labels), fontsize=8)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
