@@ -71,19 +71,26 @@ def slice_figure(
     if label is not None and image is not None:
         errors.append(("|input - target| (baseline)", np.abs(image - label)))
     grey = [(name, array) for name, array in grey if array is not None]
-    fig = Figure(figsize=(2.5 * (len(grey) + len(errors)) + 1.2, 2.9), dpi=80, layout="constrained")
+    panel, gap, bar = 2.4, 0.08, 0.12  # inches; fixed positions (constrained layout made each page 2.6x slower)
+    groups = [g for g in (grey, errors) if g]
+    width = sum(len(g) * (panel + gap) + bar + 0.75 for g in groups) + 0.1
+    fig = Figure(figsize=(width, 2.9), dpi=80)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(grey) + len(errors), squeeze=False)[0]
-    for ax, (name, array), in zip(axes, grey + errors):
-        is_error = name.startswith("|")
-        limits = (0.0, error_max) if is_error else window
-        shown = ax.imshow(np.rot90(array), cmap="magma" if is_error else "gray", vmin=limits[0], vmax=limits[1])
-        ax.set_title(name, fontsize=8)
-        ax.set_axis_off()
-        if ax is axes[len(grey) - 1]:
-            fig.colorbar(shown, ax=list(axes[: len(grey)]), shrink=0.85, label="HU")
-        elif ax is axes[-1] and errors:
-            fig.colorbar(shown, ax=list(axes[len(grey):]), shrink=0.85, label="|error| (HU)")
+    x = 0.1
+    for group in groups:
+        for name, array in group:
+            is_error = name.startswith("|")
+            limits = (0.0, error_max) if is_error else window
+            ax = fig.add_axes((x / width, 0.04, panel / width, 0.8))
+            shown = ax.imshow(np.rot90(array), cmap="magma" if is_error else "gray", vmin=limits[0], vmax=limits[1],
+                              aspect="equal")
+            ax.set_title(name, fontsize=8)
+            ax.set_axis_off()
+            x += panel + gap
+        cax = fig.add_axes((x / width, 0.1, bar / width, 0.68))
+        fig.colorbar(shown, cax=cax, label="|error| (HU)" if group is errors else "HU")
+        cax.tick_params(labelsize=7)
+        x += bar + 0.75
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
