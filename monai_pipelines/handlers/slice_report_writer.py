@@ -57,42 +57,72 @@ def display_window(*volumes: np.ndarray | None, percentiles: tuple[float, float]
     return (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
 
 
-def slice_figure(
-    image: np.ndarray | None, pred: np.ndarray, label: np.ndarray | None, window: tuple[float, float], error_max: float,
-    title: str = "",
-) -> Any:
-    """One slice as a row of panels with colour bars in HU: input (= baseline), generated, target, |generated -
-    target| and |input - target| (panels without data are left out). Returns a matplotlib Figure on the Agg canvas."""
+PANEL_PX = 192  # display width of each panel in the page
+_GAP_PX = 4
+
+
+def _panels(image: np.ndarray | None, pred: np.ndarray, label: np.ndarray | None) -> list[tuple[str, np.ndarray, bool]]:
+    """(title, slice, is_error) per panel present: input (= baseline), generated, target and both |errors|."""
+    panels = [("input (baseline)", image, False), ("generated", pred, False), ("target", label, False)]
+    if label is not None:
+        panels.append(("|generated - target|", np.abs(pred - label), True))
+        if image is not None:
+            panels.append(("|input - target| (baseline)", np.abs(image - label), True))
+    return [p for p in panels if p[1] is not None]
+
+
+def _rgb(array: np.ndarray, cmap: str, limits: tuple[float, float]) -> np.ndarray:
+    import matplotlib
+
+    lut = (matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+    lo, hi = limits
+    return lut[np.clip((np.asarray(array, np.float32) - lo) / max(hi - lo, 1e-6) * 255, 0, 255).round().astype(int)]
+
+
+def slice_strip(
+    image: np.ndarray | None, pred: np.ndarray, label: np.ndarray | None, window: tuple[float, float],
+    error_max: float,
+) -> tuple[list[str], np.ndarray]:
+    """Panel titles and one RGB row of panels (each ``PANEL_PX`` wide): grey ones in ``window`` (HU), error maps in
+    [0, ``error_max``] HU (magma). Drawn with numpy and Pillow: matplotlib took ~1 s per slice, too slow for every
+    slice of every volume; the scales are drawn once per volume by :func:`colour_key`."""
+    from PIL import Image
+
+    titles, tiles = [], []
+    for title, array, is_error in _panels(image, pred, label):
+        rgb = _rgb(np.rot90(array), "magma" if is_error else "gray", (0.0, error_max) if is_error else window)
+        height = max(1, round(rgb.shape[0] * PANEL_PX / rgb.shape[1]))
+        tiles.append(np.asarray(Image.fromarray(rgb).resize((PANEL_PX, height), Image.Resampling.BILINEAR)))
+        titles.append(title)
+    gap = np.full((tiles[0].shape[0], _GAP_PX, 3), 255, np.uint8)
+    row = [part for tile in tiles for part in (tile, gap)][:-1]
+    return titles, np.concatenate(row, axis=1)
+
+
+def colour_key(window: tuple[float, float], error_max: float | None, path: str | os.PathLike) -> Path:
+    """A PNG of the page's colour bars: the grey window in HU and, if given, the |error| scale in HU."""
+    fig = colour_key_figure(window, error_max)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def colour_key_figure(window: tuple[float, float], error_max: float | None) -> Any:
+    """The colour bars of :func:`colour_key` as a matplotlib Figure on the Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    grey = [("input (baseline)", image), ("generated", pred), ("target", label)]
-    errors = [] if label is None else [("|generated - target|", np.abs(pred - label))]
-    if label is not None and image is not None:
-        errors.append(("|input - target| (baseline)", np.abs(image - label)))
-    grey = [(name, array) for name, array in grey if array is not None]
-    panel, gap, bar = 2.4, 0.08, 0.12  # inches; fixed positions (constrained layout made each page 2.6x slower)
-    groups = [g for g in (grey, errors) if g]
-    width = sum(len(g) * (panel + gap) + bar + 0.75 for g in groups) + 0.1
-    fig = Figure(figsize=(width, 2.9), dpi=80)
+    scales = [("gray", window, "HU (input, generated, target)")]
+    if error_max is not None:
+        scales.append(("magma", (0.0, error_max), "|error| (HU)"))
+    fig = Figure(figsize=(4.2 * len(scales), 0.95), dpi=80)
     FigureCanvasAgg(fig)
-    x = 0.1
-    for group in groups:
-        for name, array in group:
-            is_error = name.startswith("|")
-            limits = (0.0, error_max) if is_error else window
-            ax = fig.add_axes((x / width, 0.04, panel / width, 0.8))
-            shown = ax.imshow(np.rot90(array), cmap="magma" if is_error else "gray", vmin=limits[0], vmax=limits[1],
-                              aspect="equal")
-            ax.set_title(name, fontsize=8)
-            ax.set_axis_off()
-            x += panel + gap
-        cax = fig.add_axes((x / width, 0.1, bar / width, 0.68))
-        fig.colorbar(shown, cax=cax, label="|error| (HU)" if group is errors else "HU")
+    for i, (cmap, (lo, hi), label) in enumerate(scales):
+        cax = fig.add_axes((0.03 + i / len(scales), 0.55, 0.9 / len(scales), 0.3))
+        fig.colorbar(ScalarMappable(Normalize(lo, hi), cmap), cax=cax, orientation="horizontal", label=label)
         cax.tick_params(labelsize=7)
-        x += bar + 0.75
-    if title:
-        fig.suptitle(title, fontsize=9)
     return fig
 
 
@@ -102,7 +132,8 @@ def _metric_text(m: dict[str, float] | None) -> str:
 
 class SliceReportWriter:
     """On each evaluator iteration: per-slice metrics of the network and of the baseline (the input itself, when a
-    target exists) and one PNG per slice; at the end a CSV and ``index.html`` showing every slice.
+    target exists), one PNG row of panels per slice and the volume's colour scales; at the end a CSV and
+    ``index.html`` showing every slice.
 
     Args:
         output_dir: where ``<name>_slice_metrics.csv``, ``index.html`` and ``images/`` go.
@@ -186,19 +217,23 @@ class SliceReportWriter:
         return sorted(set(np.linspace(0, n - 1, self.n_slices + 2).round().astype(int)[1:-1].tolist()))
 
     def _images(self, name: str, image: np.ndarray | None, pred: np.ndarray, label: np.ndarray | None) -> dict:
+        from PIL import Image
+
         window = display_window(image, pred, label)
-        error_max = 1.0
+        error_max = None
         if label is not None:
             errors = [np.abs(pred - label)] + ([np.abs(image - label)] if image is not None else [])
             error_max = max(float(np.percentile(np.concatenate([e.ravel() for e in errors]), 99.5)), 1.0)
-        images = {}
+        folder = self.output_dir / "images"
+        key = colour_key(window, error_max, folder / f"{name}_scale.png")
+        images: dict[str, Any] = {"scale": f"images/{key.name}", "slices": {}}
         for k in self._picks(pred.shape[self.axis]):
             image_k, pred_k, label_k = (None if v is None else np.take(v, k, self.axis) for v in (image, pred, label))
-            fig = slice_figure(image_k, pred_k, label_k, window, error_max, f"{name}  slice {k}")
-            path = self.output_dir / "images" / f"{name}_{k:04d}.png"
+            images["titles"], strip = slice_strip(image_k, pred_k, label_k, window, error_max or 1.0)
+            path = folder / f"{name}_{k:04d}.png"
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="png")
-            images[k] = f"images/{path.name}"
+                Image.fromarray(strip).save(tmp, format="PNG")
+            images["slices"][k] = f"images/{path.name}"
         return images
 
     def _write(self, engine: Engine | None = None) -> Path:
@@ -211,18 +246,21 @@ class SliceReportWriter:
                 writer.writerows(self.rows)
         esc = html.escape
         parts = [f"<html><head><meta charset='utf-8'><title>{esc(self.name)}</title>",
-                 "<style>body{font-family:sans-serif} td{vertical-align:middle;padding:2px 8px}</style></head><body>",
+                 "<style>body{font-family:sans-serif} td{vertical-align:middle;padding:2px 8px} "
+                 "th{text-align:left;font-weight:normal;font-size:small;padding:0 8px}</style></head><body>",
                  f"<h1>{esc(self.name)}: {len(self.volumes)} volumes</h1>",
-                 "<p>Baseline: the input itself taken as the output. Grey panels share one window fitted to the "
-                 "volume's values (colour bar in HU); error maps share one scale per volume.</p>"]
+                 "<p>Baseline: the input itself taken as the output. Per volume, grey panels share one window fitted "
+                 "to its values and error maps one scale, both shown as colour bars in HU above its slices.</p>"]
         for v in self.volumes:
             parts.append(f"<h2>{esc(v['name'])}</h2>")
             if v["metrics"]:
                 parts.append(f"<p>network: {_metric_text(v['metrics'])}<br>baseline: {_metric_text(v['baseline'])}</p>"
                              if v["baseline"] else f"<p>network: {_metric_text(v['metrics'])}</p>")
             if v["images"]:
-                parts.append("<table>")
-                for k, src in v["images"].items():
+                parts.append(f"<p><img src='{v['images']['scale']}' alt='colour scales'></p><table><tr><th></th><th>"
+                             + "".join(f"<span style='display:inline-block;width:{PANEL_PX + _GAP_PX}px'>{esc(t)}</span>"
+                                       for t in v["images"]["titles"]) + "</th></tr>")
+                for k, src in v["images"]["slices"].items():
                     row = v["slices"][k]
                     text = f"MAE {row['mae']:.1f} HU" if "mae" in row else ""
                     if "baseline_mae" in row:
