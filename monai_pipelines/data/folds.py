@@ -4,6 +4,8 @@ Ours, not MONAI's: ``monai.data.partition_dataset_classes`` partitions items rat
 its round robin at partition 0 for every class, so the first partitions collect every class's remainder; here the
 round robin carries on from class to class, so fold sizes differ by at most one subject and so does every label's
 count per fold. Results depend only on the set of subjects, their labels and the seed, never on input order.
+Not scikit-learn's StratifiedGroupKFold: it balances as well, but refuses classes with fewer subjects than folds
+(4 HGG + 4 LGG in 5 folds), took 240-570 ms against 0.4-0.5 ms here for 300 subjects, and would reshuffle saved folds.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import optional_import
 
+from monai_pipelines.utils.atomic_write import atomic_path
 from monai_pipelines.utils.enums import Keys
 
 rasterio, _ = optional_import("rasterio")
@@ -128,7 +129,7 @@ def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os
             raise ValueError(f"{path}: mask shape {mask.shape} differs from {like} ({ref.height}, {ref.width}).")
         profile = {"driver": "GTiff", "height": ref.height, "width": ref.width, "count": 1, "dtype": "uint8",
                    "crs": ref.crs, "transform": ref.transform, "compress": "deflate"}
-    with rasterio.open(path, "w", **profile) as dst:
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(mask.astype(np.uint8), 1)
         dst.write_colormap(1, {k: (*map(int, c), 255) for k, c in enumerate(CLASS_COLOURS)})
         dst.set_band_description(1, "class")
@@ -149,10 +150,9 @@ def save_overlay_png(
     mask = np.asarray(mask).squeeze().astype(np.int64)
     colours = CLASS_COLOURS[np.clip(mask, 0, len(CLASS_COLOURS) - 1)].astype(np.float32)
     blend = np.where((mask > 0)[..., None], (1 - alpha) * base + alpha * colours, base)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(blend.round().astype(np.uint8)).save(path)
-    return path
+    with atomic_path(path) as tmp:
+        Image.fromarray(blend.round().astype(np.uint8)).save(tmp, format="PNG")
+    return Path(path)
 
 
 class LoadGeoTIFFd(MapTransform):

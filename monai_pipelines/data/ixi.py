@@ -31,6 +31,7 @@ from monai_pipelines.data.folds import assign_folds, split_subjects
 from monai_pipelines.data.manifest import build_manifest, validate_manifest, write_manifest
 from monai_pipelines.transforms.body_mask import fill_holes_per_slice, largest_component
 from monai_pipelines.transforms.n4_bias_field import otsu_threshold
+from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 
 __all__ = [
     "IXI_SEQUENCES",
@@ -353,10 +354,11 @@ def prepare_ixi(
         files = []
         for sl, z in zip(slices, zs):
             rel = f"{split[subject]}/{subject}_{z:03d}.npy"
-            np.save(out / rel, sl)
+            with atomic_path(out / rel) as tmp, open(tmp, "wb") as f:  # np.save would add ".npy" to a name
+                np.save(f, sl)
             files.append([rel, z])
         record = {"options": options, "split": split[subject], "slices": files, "registration": info}
-        marker.write_text(json.dumps(record))
+        write_json_atomic(marker, record, indent=None)
         records[subject] = record
         report.prepared.append(subject)
     report.slices = sum(len(r["slices"]) for r in records.values())

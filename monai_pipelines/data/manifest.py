@@ -26,7 +26,6 @@ import copy
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -36,6 +35,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from monai_pipelines.data.folds import assign_folds, split_subjects
+from monai_pipelines.utils.atomic_write import write_text_atomic
 from monai_pipelines.utils.enums import Keys, Split
 from monai_pipelines.utils.errors import InputError
 
@@ -347,18 +347,7 @@ def write_manifest(manifest: dict, path: str | os.PathLike) -> Path:
     """Validate and write ``manifest`` atomically (temp file + rename); item key order is kept."""
     path = Path(path).expanduser()
     _raise_if_invalid(manifest, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(_dumps(manifest))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, _dumps(manifest))
 
 
 def load_manifest(path: str | os.PathLike, validate: bool = True) -> dict:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 from bisect import bisect_right
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from torch.utils.data import Dataset
 
 from monai_pipelines.transforms.hu_window import HUWindow
 from monai_pipelines.transforms.robust_load import CorruptedImageError
+from monai_pipelines.utils.atomic_write import write_json_atomic
 from monai_pipelines.utils.enums import Keys
 from monai_pipelines.utils.paths import cache_dir as default_cache_dir
 
@@ -160,11 +160,7 @@ class VolumeSliceDataset(Dataset):
         return {"subject": subject, "condition": str(cond), "target": str(targ), **entry}
 
     def _write_index(self, path: Path, entry: dict) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(entry, f)
-        os.replace(tmp, path)
+        write_json_atomic(path, entry, indent=None)
 
     # ---- items -------------------------------------------------------------------------------------
     def __len__(self) -> int:

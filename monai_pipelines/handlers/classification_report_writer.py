@@ -13,7 +13,6 @@ in the best checkpoint (a TrainingCheckpoint with ``key_metric=selection_key, ke
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import os
@@ -33,6 +32,7 @@ from monai_pipelines.metrics.classification_plots import (
     plot_pr_curve,
     plot_roc_curve,
 )
+from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["ClassificationReportWriter", "loss_summary", "file_log_handler", "close_file_logs"]
@@ -52,6 +52,11 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to tmp
+        np.save(f, array)
 
 
 def loss_summary(history: Sequence[dict[str, Any]], keys: Sequence[str] = ("train_loss", "val_loss")) -> dict:
@@ -210,9 +215,9 @@ class ClassificationReportWriter:
         folder = self.output_dir / "predictions"
         folder.mkdir(parents=True, exist_ok=True)
         probs = np.asarray(record["probs"], dtype=np.float32)
-        np.save(folder / "val_probs.npy", probs)
-        np.save(folder / "val_preds.npy", probs.argmax(1).astype(np.int64))
-        np.save(folder / "val_labels.npy", np.asarray(record["labels"], dtype=np.int64))
+        _save_npy(folder / "val_probs.npy", probs)
+        _save_npy(folder / "val_preds.npy", probs.argmax(1).astype(np.int64))
+        _save_npy(folder / "val_labels.npy", np.asarray(record["labels"], dtype=np.int64))
 
     def write_metrics(self, engine: Engine | None = None, completed: bool = False) -> Path:
         by = self.selection_key if self._best_selection is not None else "last epoch"
@@ -229,10 +234,7 @@ class ClassificationReportWriter:
             "stopped_early": bool(completed and engine is not None and engine.state.max_epochs is not None
                                   and engine.state.epoch < engine.state.max_epochs),
         }
-        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.metrics_path.with_name(f".metrics.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_clean(document), indent=1))
-        os.replace(tmp, self.metrics_path)
+        write_json_atomic(self.metrics_path, _clean(document), indent=1)
         self._write_csv()
         return self.metrics_path
 
@@ -241,7 +243,7 @@ class ClassificationReportWriter:
         for row in self.rows:
             keys += [k for k in row if k not in keys]
         path = self.metrics_path.with_name("history.csv")
-        with open(path, "w", newline="") as f:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(_clean(self.rows))
@@ -262,14 +264,14 @@ class ClassificationReportWriter:
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         probs, labels = metric.probs, metric.labels
-        np.save(out / f"{name}_probs.npy", probs.astype(np.float32))
-        np.save(out / f"{name}_preds.npy", probs.argmax(1).astype(np.int64))
-        np.save(out / f"{name}_labels.npy", labels.astype(np.int64))
+        _save_npy(out / f"{name}_probs.npy", probs.astype(np.float32))
+        _save_npy(out / f"{name}_preds.npy", probs.argmax(1).astype(np.int64))
+        _save_npy(out / f"{name}_labels.npy", labels.astype(np.int64))
         names = metric.class_names
         plot_confusion_matrix(metric.report["confusion_matrix"], out / f"{name}_confusion_matrix.png", names)
         plot_roc_curve(probs, labels, out / f"{name}_roc_curve.png", names)
         plot_pr_curve(probs, labels, out / f"{name}_pr_curve.png", names)
         path = out / f"{name}_metrics.json"
-        path.write_text(json.dumps(_clean({"class_names": names, **metric.report}), indent=1))
+        write_json_atomic(path, _clean({"class_names": names, **metric.report}), indent=1)
         logger.info(f"{name}: " + " ".join(f"{k} {metric.report[k]:.4f}" for k in SUMMARY_METRICS) + f" -> {path}")
         return path

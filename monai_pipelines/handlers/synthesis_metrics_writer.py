@@ -7,7 +7,6 @@ metrics, whole volume and inside a mask, for the model and a baseline side by si
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from monai.data import decollate_batch
 from monai.utils import min_version, optional_import
 
 from monai_pipelines.metrics.hu_metrics import SYNTHRAD_HU_RANGE, hu_metrics
+from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 from monai_pipelines.utils.enums import Keys
 
 Events, _ = optional_import("ignite.engine", "0.4.11", min_version, "Events")
@@ -113,7 +113,7 @@ class SynthesisMetricsWriter:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         csv_path = self.output_dir / f"{self.name}_metrics.csv"
-        with open(csv_path, "w", newline="") as f:
+        with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=_columns(self.rows), restval="")
             writer.writeheader()
             writer.writerows(self.rows)
@@ -121,7 +121,7 @@ class SynthesisMetricsWriter:
         if self.baseline is not None:
             summary["baseline"] = _summary(self.rows, "baseline_")
         json_path = self.output_dir / f"{self.name}_summary.json"
-        json_path.write_text(json.dumps(summary, indent=2))
+        write_json_atomic(json_path, summary)
         for key, stats in summary["model"].items():
             engine.state.metrics[key] = stats["mean"]
         line = f"{self.name}: {len(self.rows)} subjects, MAE {summary['model']['mae']['mean']:.1f} HU"

@@ -13,6 +13,7 @@ import torch
 from monai.data import decollate_batch
 from monai.utils import min_version, optional_import
 
+from monai_pipelines.utils.atomic_write import atomic_path
 from monai_pipelines.utils.enums import Keys
 
 Events, _ = optional_import("ignite.engine", "0.4.11", min_version, "Events")
@@ -98,9 +99,8 @@ def plot_synthesis_panel(
         axes[0, col].set_title(name)
         fig.colorbar(shown, ax=axes[:, col].tolist(), shrink=0.6)
     fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return path
 

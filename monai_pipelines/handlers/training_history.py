@@ -19,6 +19,7 @@ from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
 from monai_pipelines.handlers.training_checkpoint import evaluated_this_epoch
+from monai_pipelines.utils.atomic_write import atomic_path
 from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["TrainingHistory"]
@@ -49,15 +50,66 @@ def _number(value: Any) -> float | list | None:
     return value if math.isfinite(value) else None
 
 
+_UNITS = {"psnr": ("PSNR", "PSNR (dB)"), "ssim": ("SSIM", "SSIM"), "mae": ("MAE", "mean absolute error"),
+          "rmse": ("RMSE", "root mean squared error"), "mse": ("MSE", "mean squared error")}
+_STAT_NAMES = {"iou": "IoU", "f1": "F1", "precision": "precision", "recall": "recall", "dice": "Dice"}
+
+
+def _stat(key: str) -> str:
+    """The statistic a metric name measures: ``val_iou_lake`` -> ``iou``, ``val_mean_iou`` -> ``iou``."""
+    parts = [p for p in key.split("_") if p not in ("val", "train", "mean")]
+    return parts[0] if parts else key
+
+
+def _panels(keys: Sequence[str]) -> list[tuple[str, str, list[str]]]:
+    """(title, y-axis label, keys) per panel: a panel never mixes units, per-class statistics get their own."""
+    lr = [k for k in keys if k == "lr" or k.startswith("lr_group")]
+    losses = [k for k in keys if k not in lr and ("loss" in k.lower() or k.startswith(("train_g_", "train_d_")))]
+    rest = [k for k in keys if k not in lr and k not in losses]
+    groups: dict[str, list[str]] = {}
+    for k in rest:
+        groups.setdefault(_stat(k), []).append(k)
+    panels = [("loss", "loss", losses)] if losses else []
+    scores: list[str] = []
+    for stat, ks in groups.items():
+        if stat in _UNITS:
+            panels.append((_UNITS[stat][0], _UNITS[stat][1], ks))
+        elif len(ks) >= 3:  # a per-class statistic (IoU, F1, ... of each class)
+            name = _STAT_NAMES.get(stat, stat)
+            panels.append((f"{name} per class", name, ks))
+        else:
+            scores += ks
+    if scores:
+        panels.insert(1 if losses else 0, ("validation metrics" if any(k.startswith("val_") for k in scores)
+                                           else "metrics", "score", scores))
+    if lr:
+        panels.append(("learning rate", "learning rate", lr))
+    return panels
+
+
+def _legend_label(key: str, panel_keys: Sequence[str]) -> str:
+    """The key without what every key of its panel shares (``val_iou_lake`` -> ``lake``, ``val_iou`` -> ``mean``)."""
+    stat = _stat(key)
+    if len(panel_keys) < 3 or any(_stat(k) != stat for k in panel_keys):
+        return key
+    rest = key.replace("val_", "", 1).replace("train_", "", 1).replace(f"{stat}", "", 1).strip("_")
+    return rest.replace("mean", "").strip("_") or "mean"
+
+
+def _epoch_axis(ax: Any, epochs: Sequence[int]) -> None:
+    """Integer epoch ticks; every epoch labelled on short runs, which also get half an epoch of margin."""
+    from matplotlib.ticker import MaxNLocator
+
+    if epochs and epochs[-1] - epochs[0] < 12:
+        ax.set_xticks(range(epochs[0], epochs[-1] + 1))
+        ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class TrainingHistory:
@@ -186,41 +238,54 @@ class TrainingHistory:
         return self.history_path
 
     def plot(self) -> Path | None:
-        """Draw the curves with matplotlib's Agg canvas (no display, no global pyplot state)."""
-        if self.plot_path is None or not self.history:
+        """Draw the curves (see :meth:`figure`) into ``plot_path``."""
+        fig = self.figure() if self.plot_path is not None else None
+        if fig is None:
+            return None
+        _write_atomic(self.plot_path, lambda tmp: fig.savefig(tmp, format="png"))
+        return self.plot_path
+
+    def figure(self) -> Any:
+        """The curves as a matplotlib Figure on the Agg canvas (no display, no global pyplot state); None if empty.
+
+        One panel per quantity with its own unit (losses, learning rate, PSNR in dB, SSIM, ...); per-class metrics
+        get one panel per statistic; legends sit beside their panel, never over the curves.
+        """
+        if not self.history:
             return None
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
 
         keys: list[str] = []
         for row in self.history:
             keys += [k for k, v in row.items() if k not in keys and k not in _NOT_METRICS and isinstance(v, float)]
-        lr_keys = [k for k in keys if k == "lr" or k.startswith("lr_group")]
-        loss_keys = [k for k in keys if "loss" in k.lower() and k not in lr_keys]
-        other_keys = [k for k in keys if k not in lr_keys and k not in loss_keys]
-        panels = [(t, ks) for t, ks in (("loss", loss_keys), ("metrics", other_keys), ("learning rate", lr_keys)) if ks]
+        panels = _panels(keys)
         if not panels:
             return None
-        fig = Figure(figsize=(4.5 * len(panels), 3.6), dpi=90)
-        fig.subplots_adjust(left=0.7 / (4.5 * len(panels)) + 0.02, right=0.98, bottom=0.14, top=0.9, wspace=0.3)
+        ncols = min(len(panels), 3)
+        nrows = math.ceil(len(panels) / ncols)
+        fig = Figure(figsize=(5.2 * ncols, 3.3 * nrows), dpi=90, layout="constrained")
         FigureCanvasAgg(fig)
-        for i, (title, ks) in enumerate(panels):
-            ax = fig.add_subplot(1, len(panels), i + 1)
+        epochs = sorted({int(r["epoch"]) for r in self.history if "epoch" in r})
+        for i, (title, ylabel, ks) in enumerate(panels):
+            ax = fig.add_subplot(nrows, ncols, i + 1)
             for k in ks:
                 points = [(r["epoch"], r[k]) for r in self.history if isinstance(r.get(k), float)]
                 if points:
                     xs, ys = zip(*points)
-                    ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3, label=k)
+                    label = _legend_label(k, ks)
+                    style = {"color": "black", "linestyle": "--"} if label == "mean" else {}
+                    ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3, label=label, **style)
             if title == "learning rate" and all(r.get(k, 1.0) > 0 for r in self.history for k in ks):
                 ax.set_yscale("log")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_title(title)
+            _epoch_axis(ax, epochs)
+            ax.set_title(title, fontsize=10)
             ax.set_xlabel("epoch")
+            ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        _write_atomic(self.plot_path, lambda tmp: fig.savefig(tmp, format="png"))
-        return self.plot_path
+            if len(ks) > 1:  # beside the axes: a legend never hides a curve
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+        return fig
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": [dict(r) for r in self.history], "sums": {k: list(v) for k, v in self._sums.items()},

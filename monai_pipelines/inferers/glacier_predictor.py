@@ -8,7 +8,6 @@ transform and CRS (:func:`monai_pipelines.data.geotiff.write_mask_geotiff`).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from monai.inferers import Inferer
 from monai_pipelines.data.geotiff import read_geotiff, save_overlay_png, write_mask_geotiff
 from monai_pipelines.handlers.training_checkpoint import load_checkpoint
 from monai_pipelines.transforms.band_normalize import BandNormalize
+from monai_pipelines.utils.atomic_write import write_json_atomic
 
 __all__ = ["NormalizedNetwork", "load_fold_members", "predict_geotiffs"]
 
@@ -91,5 +91,5 @@ def predict_geotiffs(
             record["overlay"] = str(save_overlay_png(image, mask, out_dir / f"{path.stem}_overlay.png"))
         written.append(record)
         logger.info(f"{path.name}: wrote {record['mask']}")
-    (out_dir / "predictions.json").write_text(json.dumps(written, indent=2))
+    write_json_atomic(out_dir / "predictions.json", written)
     return written

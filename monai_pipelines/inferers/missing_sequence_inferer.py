@@ -9,6 +9,7 @@ size), imputes the missing channels as training did, runs the generator on batch
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from monai_pipelines.data.ixi import (
 )
 from monai_pipelines.engines.amp import autocast
 from monai_pipelines.transforms.scenario_mask import apply_scenario
+from monai_pipelines.utils.atomic_write import atomic_path
 
 __all__ = ["MissingSequenceInferer"]
 
@@ -157,7 +159,8 @@ class MissingSequenceInferer:
             path = out / f"{subject}-{seq}_synth.nii.gz"
             img = nib.Nifti1Image(volume.astype(np.float32), result["affine"])
             img.header.set_xyzt_units("mm")
-            nib.save(img, str(path))
+            with atomic_path(path) as tmp:  # nibabel picks the format from the name, so gzip the bytes here
+                tmp.write_bytes(gzip.compress(img.to_bytes(), compresslevel=1))
             written.append(path)
         if png:
             written.append(self._panel(result, out / f"{subject}_synthesis.png"))
@@ -183,6 +186,7 @@ class MissingSequenceInferer:
             ax.axis("off")
         fig.suptitle(f"scenario {result['scenario']}, axial slice {z}", fontsize=10)
         fig.tight_layout()
-        fig.savefig(path, dpi=80)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=80, format="png")
         plt.close(fig)
         return path

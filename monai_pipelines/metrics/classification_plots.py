@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from monai_pipelines.utils.atomic_write import atomic_path
+
 __all__ = [
     "plot_confusion_matrix",
     "plot_roc_curve",
@@ -32,16 +34,9 @@ def _figure(width: float, height: float):
 
 
 def _save(fig: Any, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _one_vs_rest(probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None):
@@ -126,6 +121,11 @@ def plot_pr_curve(
     return _save(fig, path)
 
 
+def _legend_beside(ax: Any) -> None:
+    """The legend right of the axes, where it hides no curve."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+
+
 def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:
     points = [(int(r["epoch"]), float(r[key])) for r in history if isinstance(r.get(key), (int, float))]
     return ([p[0] for p in points], [p[1] for p in points]) if points else ([], [])
@@ -150,10 +150,11 @@ def plot_loss_curve(
     drawn = [_line(ax, history, k) for k in keys]
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if any(drawn):
-        ax.legend(fontsize=8)
+        _legend_beside(ax)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -166,8 +167,9 @@ def plot_learning_curves(
     """Three panels per epoch: losses, validation metrics, learning rate (log scale)."""
     from matplotlib.ticker import MaxNLocator
 
-    fig = _figure(13.0, 3.6)
+    fig = _figure(15.0, 3.6)
     panels = (("loss", loss_keys), ("validation metrics", metric_keys), ("learning rate", (lr_key,)))
+    ylabels = {"loss": "loss", "validation metrics": "score", "learning rate": "learning rate"}
     for i, (title, keys) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
         drawn = [_line(ax, history, k) for k in keys]
@@ -178,8 +180,9 @@ def plot_learning_curves(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabels[title])
         ax.grid(alpha=0.3)
-        if any(drawn):
-            ax.legend(fontsize=8)
+        if sum(drawn) > 1:
+            _legend_beside(ax)
     fig.tight_layout()
     return _save(fig, path)

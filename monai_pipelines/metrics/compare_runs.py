@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic, write_text_atomic
+
 __all__ = ["add_parser", "compare_runs", "load_metrics"]
 
 METRICS = ("psnr", "ssim")
@@ -78,7 +80,7 @@ def _plot(rows: list[dict[str, Any]], labels: Sequence[str], path: Path) -> None
     rows = [r for r in rows if r["scenario"] != "mean"]
     x = np.arange(len(rows))
     width = 0.8 / len(labels)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.1), layout="constrained")
     for ax, m in zip(axes, METRICS):
         for i, label in enumerate(labels):
             ax.bar(x + (i - (len(labels) - 1) / 2) * width, [r[f"{m}_{label}"] for r in rows], width, label=label)
@@ -86,9 +88,9 @@ def _plot(rows: list[dict[str, Any]], labels: Sequence[str], path: Path) -> None
         ax.set_ylabel(m.upper() + (" (dB)" if m == "psnr" else ""))
         ax.set_title(f"{m.upper()} per scenario (T1 T2 PD; 1 = available)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(labels), fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -109,8 +111,8 @@ def compare_runs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = _rows(records, labels)
-    (out / "comparison.md").write_text(_markdown(rows))
-    with open(out / "comparison.csv", "w", newline="") as f:
+    write_text_atomic(out / "comparison.md", _markdown(rows))
+    with atomic_path(out / "comparison.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -119,7 +121,7 @@ def compare_runs(
         "runs": {label: {"file": str(p), **r} for label, p, r in zip(labels, metrics_files, records)},
         "table": rows,
     }
-    (out / "comparison.json").write_text(json.dumps(combined, indent=2))
+    write_json_atomic(out / "comparison.json", combined)
     return combined
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
+
 __all__ = ["summarize_folds", "add_parser"]
 
 SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
@@ -70,8 +72,8 @@ def summarize_folds(runs_dir: str | os.PathLike, write: bool = True) -> dict[str
         summary["per_class"][name] = {k: _stats([r.get(k) for r in rows]) for k in PER_CLASS_METRICS}
         summary["per_class"][name]["support"] = int(sum(r.get("support", 0) for r in rows))
     if write:
-        (root / "cv_summary.json").write_text(json.dumps(summary, indent=1))
-        with open(root / "cv_summary.csv", "w", newline="") as f:
+        write_json_atomic(root / "cv_summary.json", summary, indent=1)
+        with atomic_path(root / "cv_summary.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["metric", "mean", "std", *summary["folds"]])
             for key, row in _table(summary):

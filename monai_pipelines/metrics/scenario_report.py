@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from monai_pipelines.transforms.scenario_mask import SEQUENCES
+from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 
 __all__ = ["save_scenario_examples", "write_scenario_report"]
 
@@ -53,10 +53,8 @@ def write_scenario_report(
         else {"name": baseline_name, "scenarios": {k: dict(v) for k, v in baseline.items()}, "mean": _mean(baseline)},
     }
     path = out / "metrics" / "metrics.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
-    with open(out / "metrics" / "metrics.csv", "w", newline="") as f:
+    write_json_atomic(path, record)
+    with atomic_path(out / "metrics" / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["scenario", "missing", "n_images", "psnr", "psnr_std", "ssim", "ssim_std",
                          f"{baseline_name}_psnr", f"{baseline_name}_ssim"])
@@ -101,7 +99,8 @@ def save_scenario_examples(
         fig.suptitle(f"scenario {scenario} (* = missing, synthesised)", fontsize=9)
         fig.tight_layout()
         path = plot_dir / f"scenario_{scenario}.png"
-        fig.savefig(path, dpi=80)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=80, format="png")
         plt.close(fig)
         written.append(path)
     return written

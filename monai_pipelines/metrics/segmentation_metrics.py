@@ -2,7 +2,10 @@
 
 MONAI's ConfusionMatrixMetric works per class one-vs-rest and has no multi-class MCC (Gorodkin's R_K, as
 scikit-learn's ``matthews_corrcoef``); here one K x K confusion matrix is accumulated over an epoch and everything
-is derived from it. :class:`SegmentationReport` is the Ignite metric (``val_mcc``, ``val_mean_iou``, ...).
+is derived from it. :class:`SegmentationReport` is the Ignite metric (``val_mcc``, ``val_mean_iou``, ...), built on
+Ignite's DDP-synced ConfusionMatrix. The MCC is :func:`mcc_from_confusion`, the formula the MCC loss differentiates
+(scikit-learn's ``matthews_corrcoef`` needs the label arrays, not a matrix); ``confusion_matrix`` is the one-shot
+version for arrays (the NDSI baseline).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 from ignite.engine import Engine
-from ignite.metrics import Metric
-from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
+from ignite.metrics import ConfusionMatrix
+from ignite.metrics.metric import reinit__is_reduced
 
 from monai_pipelines.losses.mcc_loss import mcc_from_confusion
+from monai_pipelines.utils.atomic_write import write_json_atomic, write_text_atomic
 from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["GLACIER_CLASSES", "SegmentationReport", "confusion_matrix", "segmentation_report"]
@@ -80,14 +84,15 @@ def segmentation_report(confusion: np.ndarray, class_names: Sequence[str] | None
     return report
 
 
-class SegmentationReport(Metric):
-    """Ignite metric: accumulates the confusion matrix over an epoch; results flattened into ``engine.state.metrics``.
+class SegmentationReport(ConfusionMatrix):
+    """Ignite metric: Ignite's ConfusionMatrix (accumulated over an epoch, summed over DDP ranks), reported as
+    MCC, accuracy and per-class IoU / precision / recall / F1, flattened into ``engine.state.metrics``.
 
     Attach it under the key metric's name (e.g. ``key_val_metric={"val_mcc": SegmentationReport(...)}``): it sets
     ``{prefix}mcc``, ``{prefix}accuracy``, ``{prefix}mean_iou``, ``{prefix}mean_f1`` and ``{prefix}{iou,precision,
     recall,f1}_{class}``; with ``output_dir`` it also writes the full report (confusion matrix included) to
-    ``output_dir/segmentation_report.json`` (latest epoch) and ``segmentation_reports.jsonl`` (one line per epoch).
-    Under DDP each rank accumulates its shard, the matrices are summed over ranks and rank 0 writes the files.
+    ``output_dir/segmentation_report.json`` (latest epoch) and ``segmentation_reports.jsonl`` (one line per epoch);
+    rank 0 writes them. Labels outside [0, num_classes) (nodata) are ignored, as Ignite does.
 
     Args:
         output_transform: engine output -> (pred, label); the default reads MONAI's decollated or batched output.
@@ -102,17 +107,12 @@ class SegmentationReport(Metric):
         output_transform: Callable = lambda output: output,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.num_classes = int(num_classes)
         self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
         self.prefix = prefix
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.last_report: dict[str, Any] | None = None
-        super().__init__(output_transform=output_transform, device=device, skip_unrolling=True)
+        super().__init__(int(num_classes), output_transform=output_transform, device=device, skip_unrolling=True)
         self._metrics_result_mode = "flatten"
-
-    @reinit__is_reduced
-    def reset(self) -> None:
-        self._confusion = torch.zeros((self.num_classes, self.num_classes), dtype=torch.int64)
 
     @reinit__is_reduced
     def update(self, output: Any) -> None:
@@ -124,13 +124,16 @@ class SegmentationReport(Metric):
             preds, labels = output
             pairs = list(zip(preds, labels)) if isinstance(preds, (list, tuple)) else [(preds, labels)]
         for pred, label in pairs:
-            self._confusion += torch.from_numpy(
-                confusion_matrix(torch.as_tensor(pred).detach(), torch.as_tensor(label), self.num_classes)
-            )
+            pred, label = torch.as_tensor(pred).detach(), torch.as_tensor(label)
+            if pred.is_floating_point() and pred.ndim >= 3 and pred.shape[0] == self.num_classes:  # scores: Ignite's
+                super().update((pred[None], label.long().reshape(1, *pred.shape[1:])))
+            else:  # class indices: counted straight into Ignite's matrix (its update would need one-hot scores)
+                counts = confusion_matrix(pred, label, self.num_classes)
+                self.confusion_matrix += torch.from_numpy(counts).to(self.confusion_matrix)
+                self._num_examples += 1
 
-    @sync_all_reduce("_confusion:SUM")
     def compute(self) -> dict[str, float]:
-        report = segmentation_report(self._confusion.cpu().numpy(), self.class_names)
+        report = segmentation_report(super().compute().cpu().numpy(), self.class_names)
         self.last_report = report
         flat = {f"{self.prefix}{k}": report[k] for k in ("mcc", "accuracy", "mean_iou", "mean_f1")}
         for name, stats in report["per_class"].items():
@@ -143,8 +146,7 @@ class SegmentationReport(Metric):
         if self.output_dir is not None and self.last_report is not None and is_main_process():
             self.output_dir.mkdir(parents=True, exist_ok=True)
             record = {"epoch": int(getattr(engine.state, "epoch", 0)), **self.last_report}
-            tmp = self.output_dir / "segmentation_report.json.tmp"
-            tmp.write_text(json.dumps(record, indent=2))
-            os.replace(tmp, self.output_dir / "segmentation_report.json")
-            with open(self.output_dir / "segmentation_reports.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            write_json_atomic(self.output_dir / "segmentation_report.json", record)
+            log = self.output_dir / "segmentation_reports.jsonl"
+            previous = log.read_text() if log.is_file() else ""
+            write_text_atomic(log, previous + json.dumps(record) + "\n")

@@ -6,16 +6,15 @@ lakes, which is why a network is needed. Computed on the same validation items a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from monai_pipelines.data.geotiff import LoadGeoTIFFd
 from monai_pipelines.metrics.segmentation_metrics import GLACIER_CLASSES, confusion_matrix, segmentation_report
+from monai_pipelines.utils.atomic_write import write_json_atomic
 
 __all__ = ["ndsi_baseline_report", "write_comparison"]
 
@@ -40,9 +39,7 @@ def ndsi_baseline_report(
     report = {"method": f"{ndsi_band} > {threshold} -> clean ice", "items": len(datalist),
               **segmentation_report(confusion, GLACIER_CLASSES[:num_classes])}
     if output_path is not None:
-        path = Path(output_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
+        write_json_atomic(output_path, report)
     return report
 
 
@@ -57,7 +54,5 @@ def write_comparison(path: str | os.PathLike, network_report: dict | None, basel
         "baseline_ndsi_mean_iou": baseline_report["mean_iou"],
         "baseline": baseline_report.get("method"),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
+    write_json_atomic(path, record)
     return record

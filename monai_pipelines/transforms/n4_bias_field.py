@@ -2,6 +2,10 @@
 
 Ours because MONAI has no bias-field correction, and full-resolution N4 takes minutes: we fit on the shrunk image and
 evaluate the filter's B-spline log-bias lattice on the full-resolution grid (what ANTs does with its shrink factor).
+Kept by hand: ITK's Python packages (5.4) wrap neither BSplineControlPointImageFilter nor a numpy view of the
+1-vector lattice, so the lattice (11^3 points: ~13 ms) is read point by point and evaluated separably (2 ms at
+96x96x80). Otsu stays numpy: its masks equal ITK's OtsuThresholdImageFilter (256 bins) on real IXI, BraTS and CT
+volumes, but ITK took 1.26/1.18/0.19 s against 1.38/0.53/0.08 s here (alternating medians, 1 thread).
 """
 
 from __future__ import annotations

@@ -58,8 +58,8 @@ def is_temporary(path: str | os.PathLike) -> bool:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path beside ``path`` to write to; on success it replaces ``path`` (fsynced), on error it is
-    removed and ``path`` is untouched. The temporary name keeps ``path``'s suffix (writers that pick a format from
-    the suffix, such as matplotlib or nibabel, still work)."""
+    removed and ``path`` is untouched. The temporary name ends in ``.tmp``: give writers that pick a format from
+    the file name (matplotlib, nibabel, ``np.save``) the format explicitly, or a file object."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffixes = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix

@@ -73,6 +73,15 @@ def test_assign_folds_stratified_within_one_subject_of_ideal(n_pos, n_neg):
         assert all(abs(per_fold[f] - n / 5) < 1 for f in range(5)), (label, per_fold)
 
 
+def test_assign_folds_classes_smaller_than_k():  # scikit-learn's StratifiedGroupKFold refuses this
+    subjects = [f"s{i}" for i in range(8)]
+    labels = {s: i % 2 for i, s in enumerate(subjects)}
+    folds = assign_folds(subjects, 5, seed=0, labels=labels)
+    assert sorted(Counter(folds.values()).values()) == [1, 1, 2, 2, 2]
+    for label in (0, 1):
+        assert max(Counter(f for s, f in folds.items() if labels[s] == label).values()) == 1
+
+
 @pytest.mark.parametrize(
     "subjects, k, labels, match",
     [

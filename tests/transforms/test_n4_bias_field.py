@@ -34,6 +34,16 @@ def _cv(x, region):
     return float(x[region].std() / x[region].mean())
 
 
+def test_otsu_mask_equals_itks():
+    itk = pytest.importorskip("itk")
+    rng = np.random.default_rng(0)
+    volume = np.concatenate([rng.normal(mu, 15, 2000) for mu in (0, 100, 180)]).reshape(20, 15, 20).astype(np.float32)
+    image = itk.image_from_array(volume)
+    otsu = itk.OtsuThresholdImageFilter[type(image), itk.Image[itk.UC, 3]].New(Input=image, NumberOfHistogramBins=256)
+    otsu.Update()
+    assert ((volume > otsu_threshold(volume)) == (volume > otsu.GetThreshold())).all()
+
+
 def test_otsu_separates_two_classes():
     values = np.concatenate([np.zeros(1000), np.full(500, 10.0)])
     assert 0.0 <= otsu_threshold(values) <= 10.0

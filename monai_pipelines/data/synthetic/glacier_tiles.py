@@ -17,6 +17,7 @@ from scipy.ndimage import gaussian_filter
 
 from monai_pipelines.data.hkh import HKH_BANDS, HKH_CLASSES
 from monai_pipelines.data.manifest import build_manifest, write_manifest
+from monai_pipelines.utils.atomic_write import atomic_path
 
 __all__ = ["generate_glacier_tiles", "glacier_tile", "SPECTRA"]
 
@@ -107,11 +108,12 @@ def _write_tile(path: Path, bands: np.ndarray, labels: np.ndarray, seed: int) ->
     transform = from_origin(400000.0 + 5000.0 * seed, 3100000.0, PIXEL_M, PIXEL_M)
     common = {"driver": "GTiff", "height": labels.shape[0], "width": labels.shape[1], "crs": "EPSG:32645",
               "transform": transform, "compress": "deflate"}
-    with rasterio.open(path / "image.tif", "w", count=len(bands), dtype="float32", **common) as dst:
+    with atomic_path(path / "image.tif") as tmp, rasterio.open(tmp, "w", count=len(bands), dtype="float32",
+                                                               **common) as dst:
         dst.write(bands)
         for i, name in enumerate(HKH_BANDS, start=1):
             dst.set_band_description(i, name)
-    with rasterio.open(path / "label.tif", "w", count=1, dtype="uint8", **common) as dst:
+    with atomic_path(path / "label.tif") as tmp, rasterio.open(tmp, "w", count=1, dtype="uint8", **common) as dst:
         dst.write(labels, 1)
 
 

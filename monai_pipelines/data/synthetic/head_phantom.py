@@ -31,6 +31,7 @@ from monai_pipelines.data.synthetic.deformation import (
 )
 from monai_pipelines.data.synthetic.mr_signal import SEQUENCE_PARAMS, add_rician_noise, spin_echo_signal
 from monai_pipelines.data.synthetic.tissues import DIPLOE_PROPERTIES, TISSUE_PROPERTIES, Tissue, TissueProperties
+from monai_pipelines.utils.atomic_write import write_bytes_atomic
 
 __all__ = [
     "HeadPhantom",
@@ -291,11 +292,7 @@ def save_nifti(
     if path.name.endswith(".gz"):
         level = _gzip_level(payload) if compresslevel is None else compresslevel
         payload = gzip.compress(payload, compresslevel=level, mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)  # atomic: a reader never sees a half-written volume
-    return path
+    return write_bytes_atomic(path, payload)  # a reader never sees a half-written volume
 
 
 def write_head_subject(out_dir: str | os.PathLike, subject: str, phantom: HeadPhantom) -> dict[str, str]:
