@@ -1,8 +1,9 @@
 """Every bundle's network exports through MONAI's bundle commands, TorchScript and ONNX, and matches eager.
 
-``ckpt_export`` scripts the network (``torch.jit.script``, no tracing); ``onnx_export`` is tried both ways MONAI
-offers on torch >= 2.9: its default (the dynamo exporter, which needs onnxscript from the ``[onnx]`` extra) and
-``--use_trace True --converter_kwargs "{'dynamo': False}"`` (PyTorch's TorchScript-based exporter).
+``ckpt_export`` scripts the network (``torch.jit.script``, no tracing), so the file takes any input size the network
+takes. ``onnx_export`` is checked both ways MONAI offers on torch >= 2.9: its default (the dynamo exporter, which
+needs onnxscript from the ``[onnx]`` extra) at a fixed shape, and ``--use_trace True`` with ``dynamo: False``
+(PyTorch's TorchScript-based exporter) with dynamic batch and spatial axes.
 """
 
 from __future__ import annotations
@@ -95,15 +96,18 @@ def test_ckpt_export_torchscript_matches_eager(bundle):
     assert (scripted(x) - _eager(bundle["net"], x)).abs().max().item() <= ATOL
 
 
-@pytest.mark.parametrize("route", ["dynamo", "torchscript_exporter"])
-def test_onnx_export_matches_eager(bundle, route):
+def _onnx_matches_eager(path, net: torch.nn.Module, shape) -> float:
     ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.rand(shape)
+    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    return float(abs(out - _eager(net, x).numpy()).max())
+
+
+def test_onnx_export_dynamo_matches_eager(bundle):
+    """MONAI's default onnx_export route, fixed input shape (the glacier tile exercises pad and crop)."""
     pytest.importorskip("onnx")
-    if route == "dynamo":
-        pytest.importorskip("onnxscript", reason="the dynamo ONNX exporter needs onnxscript: pip install -e '.[onnx]'")
-        options = {}
-    else:
-        options = {"use_trace": True, "converter_kwargs": {"dynamo": False}}
+    pytest.importorskip("onnxscript", reason="the dynamo ONNX exporter needs onnxscript: pip install -e '.[onnx]'")
     path = bundle["dir"] / "model.onnx"
     onnx_export(
         "network_def",
@@ -112,9 +116,40 @@ def test_onnx_export_matches_eager(bundle, route):
         config_file=bundle["config"],
         key_in_ckpt="network",
         input_shape=list(bundle["shape"]),
-        **options,
     )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = torch.rand(bundle["shape"])
-    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    assert abs(out - _eager(bundle["net"], x).numpy()).max() <= ATOL
+    assert _onnx_matches_eager(path, bundle["net"], bundle["shape"]) <= ATOL
+
+
+def test_onnx_export_torchscript_exporter_dynamic_axes(bundle):
+    """``--use_trace True`` with ``dynamo: False`` and dynamic batch and spatial axes: other sizes run too.
+
+    GlacierUNet pads to a multiple of 32 inside forward, and a trace keeps the sample's padding: its ONNX model is
+    exported from a multiple-of-32 sample and then takes any multiple of 32.
+    """
+    pytest.importorskip("onnx")
+    net, shape = bundle["net"], list(bundle["shape"])
+    if isinstance(net, GlacierUNet):
+        shape[2:] = [64, 64]
+    spatial = range(2, len(shape))
+    axes = {0: "batch", **{d: f"dim{d}" for d in spatial}}
+    out_axes = {0: "batch"} if net(torch.rand(shape)).dim() == 2 else axes  # classifier: (batch, classes)
+    path = bundle["dir"] / "model.onnx"
+    converter_kwargs = {
+        "dynamo": False,
+        "input_names": ["image"],
+        "output_names": ["pred"],
+        "dynamic_axes": {"image": axes, "pred": out_axes},
+    }
+    onnx_export(
+        "network_def",
+        filepath=str(path),
+        ckpt_file=bundle["ckpt"],
+        config_file=bundle["config"],
+        key_in_ckpt="network",
+        input_shape=shape,
+        use_trace=True,
+        converter_kwargs=converter_kwargs,
+    )
+    assert _onnx_matches_eager(path, net, shape) <= ATOL
+    other = [2, shape[1]] + [s * (i + 1) for i, s in enumerate(shape[2:])]  # batch 2, sizes x1, x2, x3
+    assert _onnx_matches_eager(path, net, other) <= ATOL
