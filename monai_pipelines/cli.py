@@ -1,5 +1,7 @@
 """`monai-pipelines`: prepare data, build and validate manifests, compare runs, summarise folds.
 
+``monai-pipelines --version`` prints ``monai-pipelines <version>``.
+
 Each sub-command lives next to the code it drives and exposes ``add_parser(subparsers)``, which
 registers the command and sets ``func`` (taking the parsed args, returning an exit code).
 Errors a user can cause (``ValueError``, ``FileNotFoundError``) print one line and exit 1.
@@ -12,6 +14,8 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+
+from monai_pipelines import __version__
 
 # "module" paths exposing add_parser(subparsers); one line per command group.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -27,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-pipelines", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(subparsers)

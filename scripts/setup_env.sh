@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-EXTRAS=${1:-}
+# extras: "geo" (rasterio, for the glacier bundle's GeoTIFFs) by default, so every bundle runs; test.sh passes "dev"
+# (which includes rasterio); "" installs the core package only
+EXTRAS=${1-geo}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import monai_pipelines
 from monai_pipelines import cli
 
 
@@ -25,6 +27,14 @@ def test_console_script_help():
     result = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: monai-pipelines") and "manifest" in result.stdout
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"monai-pipelines {monai_pipelines.__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", monai_pipelines.__version__)
 
 
 def test_no_command_is_a_usage_error(capsys):

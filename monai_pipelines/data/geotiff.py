@@ -3,6 +3,7 @@ georeferencing, colour PNG overlays, and a MONAI dictionary loader (``LoadGeoTIF
 
 MONAI's readers (ITK, NiBabel, PIL) drop GeoTIFF band descriptions, CRS and geotransform; rasterio keeps them.
 HKH slices (``.npy``, H x W x C, no band names) are read too, with their band names given by the caller.
+rasterio is optional (the ``geo`` extra): only GeoTIFF reading and writing need it, through :func:`require_rasterio`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Any
 import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
-from monai.utils import optional_import
+from monai.utils import OptionalImportError, optional_import
 
 from monai_pipelines.utils.atomic_write import atomic_path
 from monai_pipelines.utils.enums import Keys
 
-rasterio, _ = optional_import("rasterio")
+GEO_EXTRA_INSTALL = 'pip install -e ".[geo]"'
 
 __all__ = [
     "CLASS_COLOURS",
+    "GEO_EXTRA_INSTALL",
     "LoadGeoTIFFd",
     "LoadGeoTIFFD",
     "LoadGeoTIFFDict",
@@ -31,12 +33,21 @@ __all__ = [
     "labels_from_channels",
     "HKH_CHANNEL_CLASSES",
     "read_geotiff",
+    "require_rasterio",
     "save_overlay_png",
     "write_mask_geotiff",
 ]
 
 # background (transparent in overlays), clean ice, debris, lake
 CLASS_COLOURS = np.array([[0, 0, 0], [80, 200, 255], [170, 110, 60], [20, 40, 200]], dtype=np.uint8)
+
+
+def require_rasterio() -> Any:
+    """The rasterio module; if it is not installed, an OptionalImportError whose one line says how to install it."""
+    rasterio, available = optional_import("rasterio")
+    if not available:
+        raise OptionalImportError(f"GeoTIFF files need rasterio, which is not installed: {GEO_EXTRA_INSTALL}")
+    return rasterio
 
 
 def band_indices(available: Sequence[str], wanted: Sequence[str]) -> list[int]:
@@ -71,6 +82,7 @@ def read_geotiff(
         meta: dict[str, Any] = {"transform": None, "crs": None}
         names = list(band_names) if band_names is not None else [f"band_{i + 1}" for i in range(len(data))]
     else:
+        rasterio = require_rasterio()
         try:
             with rasterio.open(path) as src:
                 data = src.read()
@@ -115,12 +127,13 @@ def _read_label(path: str | os.PathLike, channel_classes: Sequence[int]) -> np.n
     if path.suffix.lower() == ".npy":
         mask = np.load(path)
         return (labels_from_channels(mask, channel_classes) if mask.ndim == 3 else mask.astype(np.uint8))[None]
-    with rasterio.open(path) as src:
+    with require_rasterio().open(path) as src:
         return src.read(1).astype(np.uint8)[None]
 
 
 def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os.PathLike) -> Path:
     """Write an (H, W) uint8 class map as a single-band GeoTIFF with ``like``'s transform and CRS and a colour map."""
+    rasterio = require_rasterio()
     mask = np.asarray(mask).squeeze()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,12 @@ gives the half-precision weights (~47 MB) that the "checkpoint under 50 MB" targ
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from monai.networks.blocks import ChannelSELayer
+from monai.networks.layers.utils import get_pool_layer
 from monai.networks.nets import FlexibleUNet
 from torch import nn
 
@@ -31,6 +34,33 @@ class _SEDecoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
         return self.se(self.block(x, skip))
+
+
+class _ZeroPadShortcut(nn.Module):
+    """MONAI ResNet's shortcut "A" (``ResNet._downsample_basic_block``, a ``functools.partial`` there) as a module.
+
+    Same maths: strided 1x1 average pool, zero channels appended, no gradient through the shortcut (MONAI takes
+    ``.data``); a module instead of a partial so that TorchScript can script the encoder. No parameters.
+    """
+
+    def __init__(self, planes: int, stride: int, spatial_dims: int) -> None:
+        super().__init__()
+        self.planes = planes
+        self.pool = get_pool_layer(("avg", {"kernel_size": 1, "stride": stride}), spatial_dims=spatial_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.pool(x).detach()
+        shape = list(out.shape)
+        shape[1] = self.planes - shape[1]
+        return torch.cat([out, torch.zeros(shape, dtype=out.dtype, device=out.device)], dim=1)
+
+
+def _scriptable_shortcuts(encoder: nn.Module) -> None:
+    """Replace every shortcut-A partial in a MONAI ResNet encoder by :class:`_ZeroPadShortcut` (state dict unchanged)."""
+    for block in encoder.modules():
+        downsample = getattr(block, "downsample", None)
+        if isinstance(downsample, functools.partial):
+            block.downsample = _ZeroPadShortcut(**downsample.keywords)
 
 
 class _HalfPrecisionWeights:
@@ -81,16 +111,23 @@ class GlacierUNet(FlexibleUNet):
             _SEDecoderBlock(block, ch, se_reduction, spatial_dims)
             for block, ch in zip(self.decoder.blocks, decoder_channels)
         )
+        _scriptable_shortcuts(self.encoder)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits (B, classes, H, W); any H, W: padded (replicate) to a multiple of 32 and cropped back."""
-        size = inputs.shape[2:]
-        pad = [(-s) % 32 for s in size]
-        if not any(pad):
-            return super().forward(inputs)
-        padding = [p for s in reversed(pad) for p in (0, s)]
-        out = super().forward(F.pad(inputs, padding, mode="replicate"))
-        return out[(...,) + tuple(slice(0, s) for s in size)]
+        padding: list[int] = []  # F.pad order: last dimension first, (before, after) each
+        for dim in range(inputs.dim() - 1, 1, -1):
+            padding += [0, (-inputs.shape[dim]) % 32]
+        if max(padding) == 0:
+            return self._logits(inputs)
+        out = self._logits(F.pad(inputs, padding, mode="replicate"))
+        for dim in range(2, inputs.dim()):
+            out = out.narrow(dim, 0, inputs.shape[dim])
+        return out
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """FlexibleUNet's forward, spelled out: TorchScript cannot script ``super().forward``."""
+        return self.segmentation_head(self.decoder(self.encoder(x), self.skip_connect))
 
     def compact_state_dict(self, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
         """Weights with floating-point tensors cast to ``dtype`` (half the size of fp32), for distribution."""

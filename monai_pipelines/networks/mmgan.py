@@ -114,14 +114,14 @@ class MMGANGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**self.num_downs
-        if x.shape[-1] % factor or x.shape[-2] % factor:
-            raise ValueError(f"input size {tuple(x.shape[-2:])} is not divisible by 2**num_downs = {factor}.")
-        skips = []
+        if x.shape[-1] % factor != 0 or x.shape[-2] % factor != 0:
+            raise ValueError(f"input size {list(x.shape[-2:])} is not divisible by 2**num_downs = {factor}.")
+        skips: list[torch.Tensor] = []
         for down in self.downs:
             x = down(x)
             skips.append(x)
-        for up, skip in zip(self.ups, reversed(skips[:-1])):
-            x = up(x, skip)
+        for i, up in enumerate(self.ups):  # indexing, not reversed(): TorchScript scripts it
+            x = up(x, skips[-(i + 2)])
         return self.final(x)
 
 

@@ -117,10 +117,11 @@ class Pix2PixUnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**self.num_downs
-        if any(s % factor for s in x.shape[2:]):
-            raise ValueError(
-                f"input spatial size {tuple(x.shape[2:])} must be a multiple of {factor} (2**num_downs={self.num_downs})."
-            )
+        for size in x.shape[2:]:  # a loop, not any(<generator>): TorchScript scripts it
+            if size % factor != 0:
+                raise ValueError(
+                    f"input spatial size {list(x.shape[2:])} must be a multiple of {factor} (2**num_downs={self.num_downs})."
+                )
         if self.residual:
             return torch.clamp(x + self.model(x), -1.0, 1.0)
         return self.model(x)

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import rasterio
+from monai.utils import OptionalImportError
 from PIL import Image
 
 from monai_pipelines.data.geotiff import (
@@ -14,6 +17,24 @@ from monai_pipelines.data.geotiff import (
 )
 
 TILE = "hkh/LE07_134040_20070922_clip.tif"
+MISSING_RASTERIO = 'GeoTIFF files need rasterio, which is not installed: pip install -e ".[geo]"'
+
+
+@pytest.fixture
+def without_rasterio(monkeypatch):
+    """``import rasterio`` fails, as in an install without the ``geo`` extra."""
+    monkeypatch.setitem(sys.modules, "rasterio", None)
+
+
+def test_missing_rasterio_is_one_line_naming_the_geo_extra(without_rasterio, tmp_path):
+    tif = tmp_path / "tile.tif"
+    tif.write_bytes(b"II*\x00")
+    for call in (lambda: read_geotiff(tif), lambda: write_mask_geotiff(np.zeros((2, 2)), tmp_path / "m.tif", like=tif)):
+        with pytest.raises(OptionalImportError) as info:
+            call()
+        assert str(info.value) == MISSING_RASTERIO
+    np.save(tmp_path / "slice.npy", np.ones((4, 4, 2), np.float32))  # HKH .npy slices need no rasterio
+    assert read_geotiff(tmp_path / "slice.npy")[0].shape == (2, 4, 4)
 
 
 def test_band_selection_by_name():

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from monai_pipelines.data.geotiff import require_rasterio
 from monai_pipelines.data.hkh import HKH_BANDS, HKH_CLASSES
 from monai_pipelines.data.manifest import build_manifest, write_manifest
 from monai_pipelines.utils.atomic_write import atomic_path
@@ -102,10 +103,9 @@ def glacier_tile(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_tile(path: Path, bands: np.ndarray, labels: np.ndarray, seed: int) -> None:
-    import rasterio
-    from rasterio.transform import from_origin
+    rasterio = require_rasterio()
 
-    transform = from_origin(400000.0 + 5000.0 * seed, 3100000.0, PIXEL_M, PIXEL_M)
+    transform = rasterio.transform.from_origin(400000.0 + 5000.0 * seed, 3100000.0, PIXEL_M, PIXEL_M)
     common = {"driver": "GTiff", "height": labels.shape[0], "width": labels.shape[1], "crs": "EPSG:32645",
               "transform": transform, "compress": "deflate"}
     with atomic_path(path / "image.tif") as tmp, rasterio.open(tmp, "w", count=len(bands), dtype="float32",

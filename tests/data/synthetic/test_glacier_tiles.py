@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
+import pytest
 import rasterio
+from monai.utils import OptionalImportError
 
 from monai_pipelines.data.geotiff import read_geotiff
 from monai_pipelines.data.hkh import HKH_BANDS
@@ -39,3 +42,9 @@ def test_generate_writes_geotiffs_and_manifest(tmp_path):
     assert image.shape == (3, 64, 64) and meta["band_names"] == ["B2", "B5", "ndsi"]
     with rasterio.open(tmp_path / items[0]["label"]) as src:
         assert src.read(1).max() <= 3 and src.crs is not None and src.transform == meta["transform"]
+
+
+def test_demo_tiles_without_rasterio_name_the_geo_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "rasterio", None)
+    with pytest.raises(OptionalImportError, match=r'pip install -e "\.\[geo\]"'):
+        generate_glacier_tiles(tmp_path, n_tiles=1, size=32)
