@@ -31,7 +31,10 @@ class InputError(ValueError):
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
-    return (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+    from monai.utils import OptionalImportError  # an optional dependency (rasterio, mlflow) is not installed
+
+    return (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+            OptionalImportError)
 
 
 def _user_error_names() -> set[str]:
