@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
-from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler
+from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler, from_engine
 
 from monai_pipelines.bundle.run_context import RunContext
 from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler
@@ -125,7 +125,7 @@ class TrainingHandlers:
         self.history = TrainingHistory(
             run.output_dir, evaluator=self.evaluator, history_name="metrics/history.json",
             plot_name="plots/training_curves.png" if self.history_plot else None,
-            loss_output_transform=lambda output: output[keys[0]], output_keys=keys[1:],
+            loss_output_transform=from_engine([keys[0]], first=True), output_keys=keys[1:],
             optimizer=self._trainer_state(trainer).get("optimizer"))
         self.history.attach(trainer)
         save_dict = {**self._trainer_state(trainer), **self._scheduler_state(), "history": self.history,
