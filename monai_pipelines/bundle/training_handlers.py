@@ -11,6 +11,7 @@ forget a piece of state.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -49,10 +50,11 @@ def _snake(name: str) -> str:
 
 
 def _stateful_handlers(engine: Engine) -> list[Any]:
+    """Objects with state among ``engine``'s handlers: owners of bound methods and callable handler objects."""
     found: list[Any] = []
     for handlers in engine._event_handlers.values():
         for func, *_ in handlers:
-            owner = getattr(func, "__self__", None)
+            owner = getattr(func, "__self__", None) or (None if inspect.isroutine(func) else func)
             if owner is not None and hasattr(owner, "state_dict") and hasattr(owner, "load_state_dict") \
                     and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget)) \
                     and not any(owner is f for f in found):
