@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from ignite.metrics import Metric
 from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler, from_engine
 
 from monai_pipelines.bundle.run_context import RunContext
@@ -50,13 +51,17 @@ def _snake(name: str) -> str:
 
 
 def _stateful_handlers(engine: Engine) -> list[Any]:
-    """Objects with state among ``engine``'s handlers: owners of bound methods and callable handler objects."""
+    """Objects with state among ``engine``'s handlers: owners of bound methods and callable handler objects.
+
+    Ignite metrics are left out: their state is one validation's accumulation (reset every run), and their
+    ``state_dict`` all-gathers over DDP ranks, which would hang the rank-0-only checkpoint write.
+    """
     found: list[Any] = []
     for handlers in engine._event_handlers.values():
         for func, *_ in handlers:
             owner = getattr(func, "__self__", None) or (None if inspect.isroutine(func) else func)
             if owner is not None and hasattr(owner, "state_dict") and hasattr(owner, "load_state_dict") \
-                    and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget)) \
+                    and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget, Metric)) \
                     and not any(owner is f for f in found):
                 found.append(owner)
     return found

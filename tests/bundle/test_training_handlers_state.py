@@ -30,3 +30,12 @@ def test_callable_objects_and_bound_methods_are_found_once():
     engine.add_event_handler(Events.STARTED, lambda _: None)
     found = _stateful_handlers(engine)
     assert len(found) == 2 and any(f is as_object for f in found) and any(f is as_method for f in found)
+
+
+def test_ignite_metrics_are_not_checkpoint_state():
+    """A metric's state_dict all-gathers over DDP ranks: called by rank 0 alone (the checkpoint write) it hangs."""
+    from ignite.metrics import Accuracy
+
+    engine = Engine(lambda e, b: None)
+    Accuracy().attach(engine, "accuracy")
+    assert _stateful_handlers(engine) == []
