@@ -9,3 +9,4 @@ from .classification_plots import (
 )
 from .hu_metrics import hu_metrics, ssim_map
 from .segmentation_metrics import GLACIER_CLASSES, SegmentationReport, confusion_matrix, segmentation_report
+from .threshold_baseline import ndsi_baseline_report, write_comparison
