@@ -114,6 +114,7 @@ def test_inference_equals_evaluation_on_a_held_out_tile(trained, tmp_path):
               overlay=False, save_probabilities=True)
     inferred = np.load(tmp_path / "inference" / f"{tile.stem}_probs.npy")
     diff = float(np.abs(inferred - evaluated).max())
+    print(f"inference vs evaluation: max abs diff {diff:.3g}")
     assert inferred.shape == evaluated.shape and diff <= 1e-4, diff
     with rasterio.open(tmp_path / "inference" / f"{tile.stem}_mask.tif") as mask:
         assert np.array_equal(mask.read(1), evaluated.argmax(0))

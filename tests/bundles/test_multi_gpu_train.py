@@ -85,6 +85,8 @@ def test_two_ranks_train_write_once_and_resume(bundle: str, tmp_path: Path):
     if bundle in ROLLING_LATEST:
         latest = torch.load(out / "checkpoints" / ROLLING_LATEST[bundle], weights_only=True)
         assert latest["training_checkpoint"]["epoch"] == 2
+        if bundle == "glacier_segmentation":  # each rank draws samples_per_epoch // 2 = 4 patches: one batch of 4
+            assert latest["trainer"]["epoch_length"] == glacier_test.TINY["samples_per_epoch"] // 2 // 4
     else:
         assert any("epoch1" in name for name in checkpoints) and any("epoch2" in name for name in checkpoints)
     assert not [p for p in out.rglob("*.tmp")]
