@@ -208,6 +208,10 @@ class RunContext:
         if bool(self.get("cudnn_benchmark", False)):  # set_determinism turned it off: the config asks for speed
             torch.backends.cudnn.benchmark = True
             torch.backends.cudnn.deterministic = False
+        tf32 = self.get("tf32")
+        if tf32 is not None:  # TensorFloat-32 matmuls and convolutions on Ampere+ GPUs (no effect elsewhere)
+            torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+            torch.backends.cudnn.allow_tf32 = bool(tf32)
 
     def _open_log(self) -> None:
         if not is_main_process():

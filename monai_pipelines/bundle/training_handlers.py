@@ -11,6 +11,7 @@ forget a piece of state.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 from ignite.engine import Engine, Events
 from ignite.metrics import Metric
-from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler
+from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler, from_engine
 
 from monai_pipelines.bundle.run_context import RunContext
 from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler
@@ -50,14 +51,17 @@ def _snake(name: str) -> str:
 
 
 def _stateful_handlers(engine: Engine) -> list[Any]:
-    """Handlers attached to ``engine`` that carry state across epochs (metrics are recomputed every epoch, and
-    an Ignite metric's state_dict is a collective call under DDP: left out)."""
+    """Objects with state among ``engine``'s handlers: owners of bound methods and callable handler objects.
+
+    Ignite metrics are left out: their state is one validation's accumulation (reset every run), and their
+    ``state_dict`` all-gathers over DDP ranks, which would hang the rank-0-only checkpoint write.
+    """
     found: list[Any] = []
     for handlers in engine._event_handlers.values():
         for func, *_ in handlers:
-            owner = getattr(func, "__self__", None)
+            owner = getattr(func, "__self__", None) or (None if inspect.isroutine(func) else func)
             if owner is not None and hasattr(owner, "state_dict") and hasattr(owner, "load_state_dict") \
-                    and not isinstance(owner, (Engine, Metric, TrainingCheckpoint, TimeBudget)) \
+                    and not isinstance(owner, (Engine, TrainingCheckpoint, TimeBudget, Metric)) \
                     and not any(owner is f for f in found):
                 found.append(owner)
     return found
@@ -128,7 +132,7 @@ class TrainingHandlers:
         self.history = TrainingHistory(
             run.output_dir, evaluator=self.evaluator, history_name="metrics/history.json",
             plot_name="plots/training_curves.png" if self.history_plot else None,
-            loss_output_transform=lambda output: output[keys[0]], output_keys=keys[1:],
+            loss_output_transform=from_engine([keys[0]], first=True), output_keys=keys[1:],
             optimizer=self._trainer_state(trainer).get("optimizer"))
         self.history.attach(trainer)
         save_dict = {**self._trainer_state(trainer), **self._scheduler_state(), "history": self.history,
@@ -178,7 +182,6 @@ class TrainingHandlers:
                 known.append(handler)
         for key, obj in found.items():
             self.checkpoint.save_dict.setdefault(key, obj)
-        self.run.snapshot()  # again, now with the subjects the screened datalists kept
 
     def _set_sampler_epoch(self, trainer: Engine) -> None:
         """Order and augmentation of this epoch; a resumed epoch skips what it already trained on."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".nrrd", ".tif", ".tiff")
 
 
-def image_datalist(input_path: str | os.PathLike, key: str = "image", label_path: str | os.PathLike | None = None) -> list[dict]:
-    """``[{key: file}]`` for a file, or one item per image file (sorted) in a folder.
+def image_datalist(
+    input_path: str | os.PathLike, key: str = "image", label_path: str | os.PathLike | None = None, pattern: str = "*"
+) -> list[dict]:
+    """``[{key: file}]`` for a file, or one item per image file (sorted) in a folder whose name matches ``pattern``
+    (fnmatch, e.g. ``*_fla.nii.gz``).
 
     ``label_path`` (a file, or a folder holding files of the same names) adds a ``label`` to each item
     when it exists, e.g. the true CT for an error map; a missing ``label_path`` or one label file for several
@@ -17,9 +21,11 @@ def image_datalist(input_path: str | os.PathLike, key: str = "image", label_path
     """
     path = Path(input_path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)
+                       and fnmatch.fnmatch(p.name, pattern))
         if not files:
-            raise FileNotFoundError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder.")
+            raise FileNotFoundError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) matching {pattern!r} in "
+                                    "this folder.")
     elif path.is_file():
         files = [path]
     else:

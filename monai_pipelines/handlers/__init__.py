@@ -1,7 +1,7 @@
 
 from .classification_report_writer import ClassificationReportWriter
 from .curriculum_scenarios import CurriculumScenarios
-from .deferred_reweighting import DeferredReweighting, drw_weights
+from .deferred_reweighting import DeferredReweighting, class_counts, drw_weights
 from .early_stopping import EarlyStopping
 from .loss_weight_ramp import LossWeightRamp
 from .rng_state import RNGState

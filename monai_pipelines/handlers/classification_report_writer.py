@@ -35,7 +35,7 @@ from monai_pipelines.metrics.classification_plots import (
 from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 from monai_pipelines.utils.dist import is_main_process
 
-__all__ = ["ClassificationReportWriter", "loss_summary", "file_log_handler", "close_file_logs"]
+__all__ = ["ClassificationReportWriter", "close_file_logs", "file_log_handler", "loss_summary", "print_probabilities"]
 
 logger = logging.getLogger("monai_pipelines")
 _PLOTS = ("loss_curve", "learning_curves", "confusion_matrix", "roc_curve", "pr_curve")
@@ -102,13 +102,36 @@ def close_file_logs() -> None:
         handler.close()
 
 
+def print_probabilities(path: str | os.PathLike, class_names: Sequence[str]) -> str:
+    """Print (and return) a headerless ``file,p0,p1,...`` CSV (MONAI's ClassificationSaver) with a header
+    ``file,P(<class>),...``: what classification inference shows its user."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no predictions were written (was any image found?).")
+    table = "file," + ",".join(f"P({name})" for name in class_names) + "\n" + path.read_text()
+    print(table, end="" if table.endswith("\n") else "\n")
+    return table
+
+
+def _find_history(engine: Engine) -> Any | None:
+    """The TrainingHistory attached to ``engine`` (e.g. by TrainingHandlers), or None."""
+    from monai_pipelines.handlers.training_history import TrainingHistory
+
+    for handlers in engine._event_handlers.values():
+        for func, *_ in handlers:
+            if isinstance(getattr(func, "__self__", None), TrainingHistory):
+                return func.__self__
+    return None
+
+
 class ClassificationReportWriter:
     """Attach to the trainer after the ValidationHandler and TrainingHistory (it reads both at epoch end).
 
     Args:
         output_dir: the run folder (``plots/``, ``predictions/``, ``metrics/`` are created in it).
         metric: the evaluator's ClassificationMetrics (its ``report``/``probs``/``labels`` of the latest validation).
-        history: TrainingHistory whose rows (train loss, val metrics, lr) feed the curves and ``metrics.json``.
+        history: TrainingHistory whose rows (train loss, val metrics, lr) feed the curves and ``metrics.json``;
+            None: the one attached to the trainer (TrainingHandlers attaches one).
         selection_key: evaluator metric that rises when the selection criterion improves; None or absent: the
             last validated epoch is final.
         per_epoch_plots: write the ``*_epoch_X.png`` plots every ``plot_every`` validations (final ones always).
@@ -151,6 +174,8 @@ class ClassificationReportWriter:
 
     # events
     def _on_epoch_completed(self, engine: Engine) -> None:
+        if self.history is None:
+            self.history = _find_history(engine)
         report = self.metric.report
         if report is None or self.metric.computed == self._seen_report:
             return  # no validation this epoch

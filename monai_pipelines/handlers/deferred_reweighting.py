@@ -10,16 +10,27 @@ number of classes. With beta = 0.9999 and small counts the latter is close to in
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
 
-__all__ = ["DeferredReweighting", "drw_weights"]
+__all__ = ["DeferredReweighting", "class_counts", "drw_weights"]
 
 logger = logging.getLogger("monai_pipelines")
 RULES = ("sqrt_inverse", "effective_number")
+
+
+def class_counts(datalist: Sequence[Mapping[str, Any]], num_classes: int, key: str = "label") -> list[int]:
+    """Items per class ``0..num_classes-1`` of a datalist (its integer ``key`` entries): the counts LDAM and DRW use."""
+    counts = [0] * int(num_classes)
+    for item in datalist:
+        label = int(item[key])
+        if not 0 <= label < num_classes:
+            raise ValueError(f"{item.get('subject', item)}: {key} {label} is not a class index 0..{num_classes - 1}.")
+        counts[label] += 1
+    return counts
 
 
 def drw_weights(class_counts: Sequence[float], rule: str = "sqrt_inverse", beta: float = 0.9999) -> torch.Tensor:

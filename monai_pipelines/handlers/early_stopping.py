@@ -22,12 +22,14 @@ class EarlyStopping:
     """Stops ``trainer`` after ``patience`` validations without improvement, but not before epoch ``min_epochs``.
 
     A score improves when its first metric rises by more than ``min_delta``, or when the first metric ties (within
-    ``min_delta``) and the next one rises by more than ``min_delta``, and so on. Attach it to the evaluator (it reads
-    ``evaluator.state.metrics`` when the evaluator completes). ``best_score`` / ``best_epoch`` tell the best so far;
+    ``min_delta``) and the next one rises by more than ``min_delta``, and so on. It reads ``evaluator.state.metrics``
+    when the evaluator completes: give ``evaluator`` and list it among the trainer's handlers (``attach(trainer)``),
+    or give ``trainer`` and attach it to the evaluator. ``best_score`` / ``best_epoch`` tell the best so far;
     ``evaluator.state.metrics[selection_name]`` counts improvements, so a checkpoint handler with
     ``key_metric=selection_name, key_metric_mode="max"`` saves exactly this handler's best.
 
     Args:
+        trainer: the engine to stop (None: the engine it is attached to, when ``evaluator`` is given).
         patience: validations without improvement before stopping.
         min_epochs: the first (1-based) trainer epoch at which stopping is allowed.
         score_names: metric names, most important first.
@@ -35,7 +37,7 @@ class EarlyStopping:
 
     def __init__(
         self,
-        trainer: Engine,
+        trainer: Engine | None = None,
         patience: int = 7,
         min_epochs: int = 10,
         score_names: Sequence[str] = ("val_auc", "val_f1"),
@@ -49,6 +51,7 @@ class EarlyStopping:
                 f"{min_delta}, {list(score_names)}."
             )
         self.trainer = trainer
+        self.evaluator = evaluator
         self.patience = patience
         self.min_epochs = min_epochs
         self.score_names = tuple(score_names)
@@ -59,12 +62,22 @@ class EarlyStopping:
         self.counter = 0
         self.improvements = 0
         self.stopped_epoch = 0
-        if evaluator is not None:
+        if trainer is not None and evaluator is not None:
             self.attach(evaluator)
 
     def attach(self, engine: Engine) -> None:
-        if not engine.has_event_handler(self, Events.COMPLETED):
-            engine.add_event_handler(Events.COMPLETED, self)
+        """Attach to the trainer (the ``evaluator`` given is watched) or to the evaluator (``trainer`` given)."""
+        if self.evaluator is not None and engine is not self.evaluator:
+            self.trainer, engine = engine, self.evaluator
+        if self.trainer is None:
+            raise ValueError("EarlyStopping needs the trainer to stop: give trainer=, or evaluator= and attach it to "
+                             "the trainer.")
+        if not engine.has_event_handler(self.completed, Events.COMPLETED):
+            engine.add_event_handler(Events.COMPLETED, self.completed)
+
+    def completed(self, engine: Engine) -> None:
+        """Score the validation that just completed (a bound method, so checkpoints find this handler's state)."""
+        self(engine)
 
     def is_better(self, score: Sequence[float], best: Sequence[float] | None) -> bool:
         """Lexicographic comparison with tolerance ``min_delta``."""

@@ -1,27 +1,46 @@
-"""Glacier inference: fold checkpoints (network + band statistics) -> TTA ensemble -> class GeoTIFF + PNG overlay.
+"""Glacier inference: fold checkpoints (run contract: network, bands, band statistics, classes) -> TTA ensemble ->
+class GeoTIFF + PNG overlay; and the pretrained network a fine-tuning run starts from.
 
 MONAI's SaveImage writes NIfTI/PNG without GeoTIFF georeferencing; here each input GeoTIFF's bands are chosen by
-name, every fold member normalises with its own training statistics, and the mask is written with the input's
-transform and CRS (:func:`monai_pipelines.data.geotiff.write_mask_geotiff`).
+name, every fold member normalises with its own training statistics (``band_stats`` of its run contract), the
+members must agree on bands and classes, and the mask is written with the input's transform and CRS
+(:func:`monai_pipelines.data.geotiff.write_mask_geotiff`).
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import logging
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from monai.inferers import Inferer
 
 from monai_pipelines.data.geotiff import read_geotiff, save_overlay_png, write_mask_geotiff
-from monai_pipelines.handlers.training_checkpoint import load_checkpoint
-from monai_pipelines.transforms.band_normalize import BandNormalize
+from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, load_checkpoint, read_checkpoint
 from monai_pipelines.utils.atomic_write import write_json_atomic
+from monai_pipelines.utils.errors import InputError
 
-__all__ = ["NormalizedNetwork", "load_fold_members", "predict_geotiffs"]
+if TYPE_CHECKING:
+    from monai_pipelines.bundle.run_contract import RunContract
+
+__all__ = [
+    "MEMBER_AGREEMENT",
+    "NormalizedNetwork",
+    "ensemble_contract",
+    "fold_checkpoints",
+    "load_fold_members",
+    "load_pretrained_network",
+    "predict_geotiffs",
+]
+
+#: run-contract ids every member of a fold ensemble (and a pretrained start) must share: same inputs, same classes
+MEMBER_AGREEMENT = ("bands", "num_classes", "class_names")
 
 logger = logging.getLogger(__name__)
 
@@ -39,20 +58,77 @@ class NormalizedNetwork(torch.nn.Module):
         return self.network((x - self.mean) / self.std)
 
 
-def load_fold_members(
-    ckpt_paths: Sequence[str | os.PathLike], network_def: torch.nn.Module, device: str | torch.device = "cpu"
-) -> list[NormalizedNetwork]:
-    """One evaluation-mode member per checkpoint holding ``network`` and ``normalizer`` entries."""
+def fold_checkpoints(run_dir: str | os.PathLike, ckpt_name: str = "final_model.pt") -> list[Path]:
+    """``<run_dir>/fold_<k>/checkpoints/<ckpt_name>`` of every trained fold, in fold order."""
+    run_dir = Path(run_dir)
+    found = sorted((int(m.group(1)), p) for p in run_dir.glob(f"fold_*/checkpoints/{ckpt_name}")
+                   if (m := re.fullmatch(r"fold_(\d+)", p.parent.parent.name)))
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no fold_<k>/checkpoints/{ckpt_name} (train a fold first, or give "
+                                "ckpt_paths).")
+    return [p for _, p in found]
+
+
+def _paths(ckpt_paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     paths = [Path(p) for p in ([ckpt_paths] if isinstance(ckpt_paths, (str, os.PathLike)) else ckpt_paths)]
     if not paths:
         raise FileNotFoundError("no checkpoint given for inference (train a fold first or set ckpt_paths).")
+    return paths
+
+
+def ensemble_contract(
+    ckpt_paths: str | os.PathLike | Sequence[str | os.PathLike], agree: Sequence[str] = MEMBER_AGREEMENT
+) -> RunContract:
+    """The run contract of the first member, once every member's contract agrees with it on ``agree``;
+    a disagreement is refused in one line naming both checkpoints."""
+    from monai_pipelines.bundle.run_contract import RunContract
+
+    contracts = [RunContract.load(p) for p in _paths(ckpt_paths)]
+    first = contracts[0]
+    for other in contracts[1:]:
+        for key in agree:
+            if json.dumps(first[key]) != json.dumps(other[key]):
+                raise InputError(f"fold ensemble members disagree on {key}: {first.source} has {json.dumps(first[key])}, "
+                                 f"{other.source} has {json.dumps(other[key])}; ensemble models trained alike.")
+    return first
+
+
+def load_fold_members(
+    ckpt_paths: str | os.PathLike | Sequence[str | os.PathLike], device: str | torch.device = "cpu"
+) -> list[NormalizedNetwork]:
+    """One evaluation-mode member per checkpoint: its run contract's network (with the checkpoint's weights)
+    preceded by its own ``band_stats`` normalisation; the members must agree (:func:`ensemble_contract`)."""
+    from monai_pipelines.bundle.run_contract import RunContract
+
+    paths = _paths(ckpt_paths)
+    ensemble_contract(paths)
     members = []
     for path in paths:
-        net = copy.deepcopy(network_def)
-        normalizer = BandNormalize([0.0], [1.0])
-        load_checkpoint(path, {"network": net, "normalizer": normalizer})
-        members.append(NormalizedNetwork(net, normalizer.mean, normalizer.std).to(device).eval())
+        contract = RunContract.load(path)
+        stats = contract["band_stats"]
+        members.append(NormalizedNetwork(contract.network(), stats["mean"], stats["std"]).to(device).eval())
+    logger.info(f"fold ensemble of {len(members)}: {', '.join(str(p) for p in paths)}")
     return members
+
+
+def load_pretrained_network(
+    network: torch.nn.Module, path: str | os.PathLike, contract: Mapping[str, Any] | None = None
+) -> Path:
+    """Start fine-tuning from the ``network`` entry of a checkpoint (e.g. pretrain.json's final_model.pt); logs
+    what was loaded. When both the checkpoint and ``contract`` (this run's) record them, bands and classes must match.
+    """
+    path = Path(path)
+    recorded = read_checkpoint(path).get(CONTRACT_KEY) or {}
+    for key in MEMBER_AGREEMENT:
+        if contract is not None and key in recorded and key in contract and \
+                json.dumps(recorded[key]) != json.dumps(contract[key]):
+            raise InputError(f"pretrained checkpoint {path} was trained with {key} {json.dumps(recorded[key])}, this "
+                             f"run uses {json.dumps(contract[key])}: pretrain with the same setting.")
+    payload = load_checkpoint(path, {"network": network})
+    tensors = len(payload["network"]) if isinstance(payload.get("network"), Mapping) else 0
+    logger.info(f"pretrained weights loaded from {path}: {tensors} network tensors"
+                + ("" if recorded else " (the checkpoint records no run contract: bands and classes unchecked)"))
+    return path
 
 
 def _inputs(input_path: str | os.PathLike) -> list[Path]:
@@ -76,17 +152,23 @@ def predict_geotiffs(
     inferer: Inferer,
     device: str | torch.device = "cpu",
     overlay: bool = True,
+    band_names: Sequence[str] | None = None,
+    save_probabilities: bool = False,
 ) -> list[dict[str, str]]:
-    """Predict every GeoTIFF at ``input_path`` (file or folder); writes ``<name>_mask.tif`` (+ ``_overlay.png``)
-    and ``predictions.json`` listing them into ``output_dir``."""
+    """Predict every GeoTIFF at ``input_path`` (file or folder); writes ``<name>_mask.tif`` (+ ``_overlay.png``,
+    + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and ``predictions.json`` listing them into
+    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions."""
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in _inputs(input_path):
-        image, _ = read_geotiff(path, bands=bands)
+        image, _ = read_geotiff(path, bands=bands, band_names=band_names)
         probs = inferer(torch.from_numpy(image)[None].to(device), list(members))
         mask = probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
         record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", path))}
+        if save_probabilities:
+            record["probabilities"] = str(out_dir / f"{path.stem}_probs.npy")
+            np.save(record["probabilities"], probs[0].float().cpu().numpy())
         if overlay:
             record["overlay"] = str(save_overlay_png(image, mask, out_dir / f"{path.stem}_overlay.png"))
         written.append(record)

@@ -10,3 +10,4 @@ from .classification_plots import (
 from .hu_metrics import hu_metrics, ssim_map
 from .segmentation_metrics import GLACIER_CLASSES, SegmentationReport, confusion_matrix, segmentation_report
 from .segmentation_plots import plot_per_class_iou, plot_segmentation_report
+from .threshold_baseline import ndsi_baseline_report, write_comparison

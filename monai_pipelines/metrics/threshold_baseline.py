@@ -15,6 +15,7 @@ import numpy as np
 from monai_pipelines.data.geotiff import LoadGeoTIFFd
 from monai_pipelines.metrics.segmentation_metrics import GLACIER_CLASSES, confusion_matrix, segmentation_report
 from monai_pipelines.utils.atomic_write import write_json_atomic
+from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["ndsi_baseline_report", "write_comparison"]
 
@@ -27,7 +28,8 @@ def ndsi_baseline_report(
     num_classes: int = 4,
     output_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Segmentation report of the NDSI rule over ``datalist`` (items with image and label paths); optionally saved."""
+    """Segmentation report of the NDSI rule over ``datalist`` (items with image and label paths); optionally saved
+    to ``output_path`` (by DDP rank 0 only)."""
     if not datalist:
         raise ValueError("ndsi_baseline_report needs at least one item.")
     load = LoadGeoTIFFd(bands=[ndsi_band], band_names=band_names)
@@ -38,7 +40,7 @@ def ndsi_baseline_report(
         confusion += confusion_matrix(pred, np.asarray(d["label"]), num_classes)
     report = {"method": f"{ndsi_band} > {threshold} -> clean ice", "items": len(datalist),
               **segmentation_report(confusion, GLACIER_CLASSES[:num_classes])}
-    if output_path is not None:
+    if output_path is not None and is_main_process():
         write_json_atomic(output_path, report)
     return report
 

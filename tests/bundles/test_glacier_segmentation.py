@@ -1,4 +1,8 @@
-"""glacier_segmentation bundle driven in-process at tiny size (resnet10, 32-pixel patches, few tiles, 2 epochs)."""
+"""glacier_segmentation bundle driven in-process at tiny size (resnet10, 32-pixel patches, few tiles, 2 epochs).
+
+Checks training outputs, the run contract (bands, band statistics, classes) read back by evaluation and by the
+fold-ensemble inference, that inference equals evaluation on a held-out tile, and the pretraining config.
+"""
 
 from __future__ import annotations
 
@@ -26,9 +30,18 @@ TINY = {
     "backbone": "resnet10",
     "mcc_ramp_start_epoch": 2,
     "mcc_ramp_epochs": 1,
-    "train#datalist": "$monai_pipelines.data.manifest.datalist(@data.manifest, @data.dataset_dir, 'training', @fold)[:6]",
-    "validate#datalist": "$monai_pipelines.data.manifest.datalist(@data.manifest, @data.dataset_dir, 'validation', @fold)[:3]",
+    "train#datalist": "$@run_context.datalist('training')[:6]",
+    "validate#datalist": "$@run_context.datalist('validation')[:3]",
 }
+
+
+def _workflow(config_file, run_id: str = "training", **overrides) -> ConfigWorkflow:
+    files = [str(CONFIGS / f) for f in config_file] if isinstance(config_file, list) else str(CONFIGS / config_file)
+    wf = ConfigWorkflow(config_file=files, workflow_type="train", run_id=run_id, **overrides)
+    wf.initialize()
+    wf.run()
+    wf.finalize()
+    return wf
 
 
 @pytest.fixture(scope="module")
@@ -37,47 +50,74 @@ def trained(tmp_path_factory) -> tuple[Path, ConfigWorkflow]:
 
     os.environ["MONAI_PIPELINES_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
     out = tmp_path_factory.mktemp("glacier") / "fold_0"
-    wf = ConfigWorkflow(config_file=str(CONFIGS / "train.json"), workflow_type="train", output_dir=str(out), **TINY)
-    wf.initialize()
-    wf.run()
-    wf.finalize()
-    return out, wf
+    return out, _workflow("train.json", output_dir=str(out), **TINY)
 
 
 def test_training_outputs_metrics_checkpoints_and_baseline(trained):
     out, wf = trained
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
-    assert all("val_mcc" in row for row in history)
+    assert all("val_mcc" in row and "train_loss" in row for row in history)
     report = json.loads((out / "metrics" / "segmentation_report.json").read_text())
     assert report["epoch"] == 2 and np.array(report["confusion_matrix"]).shape == (4, 4)
     assert set(report["per_class"]) == {"background", "clean_ice", "debris", "lake"}
     baseline = json.loads((out / "metrics" / "baseline_ndsi.json").read_text())
     assert -1.0 <= baseline["mcc"] <= 1.0 and baseline["items"] == 3
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {"checkpoint_latest.pt", "checkpoint_best.pt",
+                                                                 "final_model.pt"}
     final = torch.load(out / "checkpoints" / "final_model.pt", weights_only=True)
-    assert {"network", "normalizer"} <= set(final)
+    assert {"network", "normalizer", "contract"} <= set(final)
     assert all(v.dtype == torch.float16 for v in final["network"].values() if v.is_floating_point())
-    assert len(final["normalizer"]["mean"]) == 7
-    assert (out / "checkpoints" / "checkpoint_best.pt").is_file()
+    assert final["normalizer"] == final["contract"]["band_stats"] and len(final["normalizer"]["mean"]) == 7
+    latest = torch.load(out / "checkpoints" / "checkpoint_latest.pt", weights_only=True)
+    assert {"sampler", "loss_weight_ramp", "lr_scheduler", "optimizer", "history"} <= set(latest)
     # the MCC ramp reached its final weights in epoch 2 and the optimiser is AdamW at the configured lr
     loss = wf.parser.get_parsed_content("loss")
     assert loss.weights == {"focal": 0.25, "dice": 0.25, "mcc": 0.35, "boundary": 0.15}
     assert isinstance(wf.parser.get_parsed_content("optimizer"), torch.optim.AdamW)
     settings = json.loads((out / "config" / "config.json").read_text())["settings"]
     assert settings["bands"] == ["B2", "B4", "B5", "ndsi", "ndwi", "elevation", "slope"]
+    assert settings["band_stats"] == final["normalizer"]
+
+
+def test_contract_holds_bands_statistics_and_classes(trained):
+    out, _ = trained
+    contract = json.loads((out / "config" / "contract.json").read_text())
+    assert contract["bands"] == ["B2", "B4", "B5", "ndsi", "ndwi", "elevation", "slope"]
+    assert contract["num_classes"] == 4 and contract["class_names"][3] == "lake"
+    assert contract["network_def"]["backbone"] == "resnet10" and contract["network_def"]["in_channels"] == 7
+    stats = contract["band_stats"]
+    assert len(stats["mean"]) == len(stats["std"]) == 7 and all(s > 0 for s in stats["std"])
 
 
 def test_evaluate_reports_network_and_baseline_mcc(trained):
     out, _ = trained
-    wf = ConfigWorkflow(
-        config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
-        workflow_type="eval", output_dir=str(out), **TINY,
-    )
-    wf.initialize()
-    wf.run()
+    _workflow(["train.json", "evaluate.json"], run_id="evaluating", output_dir=str(out), **TINY)
     comparison = json.loads((out / "eval" / "comparison.json").read_text())
     assert set(comparison) >= {"network_mcc", "baseline_ndsi_mcc"}
     assert (out / "eval" / "segmentation_report.json").is_file()
+
+
+def test_inference_equals_evaluation_on_a_held_out_tile(trained, tmp_path):
+    """The probabilities inference.json writes for a validation tile equal evaluate.json's softmax output for it
+    (bands, band statistics and network from the checkpoint on both sides; the same plain inferer, no TTA)."""
+    out, _ = trained
+    one_tile = {**TINY, "validate#datalist": "$@run_context.datalist('validation')[:1]"}
+    wf = _workflow(["train.json", "evaluate.json"], run_id="evaluating", output_dir=str(out),
+                   eval_dir=str(tmp_path / "eval"), **{"validate#inferer": {"_target_": "SimpleInferer"}}, **one_tile)
+    evaluator = wf.parser.get_parsed_content("validate#evaluator")
+    evaluated = torch.softmax(evaluator.state.output[0]["pred"][None].float(), 1)[0].numpy()
+    tile = Path(wf.parser.get_parsed_content("validate#datalist")[0]["image"])
+
+    _workflow("inference.json", run_id="inference", ckpt_paths=[str(out / "checkpoints" / "checkpoint_best.pt")],
+              input_path=str(tile), output_dir=str(tmp_path / "inference"), tta_flips=False, tta_rot90=False,
+              overlay=False, save_probabilities=True)
+    inferred = np.load(tmp_path / "inference" / f"{tile.stem}_probs.npy")
+    diff = float(np.abs(inferred - evaluated).max())
+    print(f"inference vs evaluation: max abs diff {diff:.3g}")
+    assert inferred.shape == evaluated.shape and diff <= 1e-4, diff
+    with rasterio.open(tmp_path / "inference" / f"{tile.stem}_mask.tif") as mask:
+        assert np.array_equal(mask.read(1), evaluated.argmax(0))
 
 
 def test_pretrain_config_is_phase_a_throughout():
@@ -91,16 +131,21 @@ def test_pretrain_config_is_phase_a_throughout():
     assert fine["lr_scheduler"]["_target_"].endswith("ReduceLROnPlateau") and fine["lr_scheduler"]["mode"] == "max"
 
 
+def test_fine_tuning_starts_from_the_pretrained_checkpoint(trained, tmp_path):
+    out, _ = trained
+    pretrained = out / "checkpoints" / "final_model.pt"
+    _workflow("train.json", output_dir=str(tmp_path / "fine"), pretrained_checkpoint=str(pretrained),
+              **{**TINY, "epochs": 1})
+    log = next((tmp_path / "fine" / "logs").glob("training_*.log")).read_text()
+    assert f"pretrained weights loaded from {pretrained}" in log
+
+
 def test_inference_on_real_tile_keeps_georeferencing(trained, real_data, tmp_path):
     out, _ = trained
     tile = real_data / "hkh" / "LE07_134040_20070922_clip.tif"
-    wf = ConfigWorkflow(
-        config_file=str(CONFIGS / "inference.json"), workflow_type="infer", backbone="resnet10",
-        ckpt_paths=[str(out / "checkpoints" / "final_model.pt")] * 2,  # a two-member "fold ensemble"
-        input_path=str(tile), output_dir=str(tmp_path), tta_rot90=False,
-    )
-    wf.initialize()
-    wf.run()
+    _workflow("inference.json", run_id="inference",
+              ckpt_paths=[str(out / "checkpoints" / "final_model.pt")] * 2,  # a two-member "fold ensemble"
+              input_path=str(tile), output_dir=str(tmp_path), tta_rot90=False)
     mask_path = tmp_path / f"{tile.stem}_mask.tif"
     with rasterio.open(tile) as src, rasterio.open(mask_path) as dst:
         assert dst.transform == src.transform and dst.crs == src.crs

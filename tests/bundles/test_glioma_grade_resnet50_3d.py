@@ -1,11 +1,13 @@
 """glioma_grade_resnet50_3d bundle in-process at tiny size: 2 folds x 2 epochs, 24^3 phantoms, tiny widths, 32^3 input.
 
-Checks the seed's per-fold run structure for every fold, the CV summary, evaluation of a checkpoint, and inference
-on the real TCGA FLAIR volumes (resampled to the model grid) printing class probabilities.
+Checks the seed's per-fold run structure for every fold, the CV summary, evaluation of a checkpoint, that inference
+equals evaluation on the held-out subjects (the model and input contract come from the trained run), MedicalNet
+weights loaded at training only, and inference on the real TCGA FLAIR volumes printing class probabilities.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -14,8 +16,11 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow
 
+from monai_pipelines.data.manifest import datalist
 from monai_pipelines.data.synthetic.glioma_phantom import generate_glioma
 from monai_pipelines.metrics.cv_summary import summarize_folds
+from monai_pipelines.networks import resnet50_3d
+from monai_pipelines.utils.errors import InputError
 from monai_pipelines.utils.paths import repo_root
 
 pytestmark = pytest.mark.slow
@@ -41,18 +46,32 @@ def tiny_dataset(root: Path) -> Path:
     return root
 
 
+def _medicalnet_file(path: Path) -> Path:
+    """A MedicalNet-format checkpoint ({'state_dict': {'module.<key>': ...}}) for the tiny network."""
+    state = resnet50_3d(widths=TINY["widths"]).state_dict()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items() if not k.startswith("fc.")}}, path)
+    return path
+
+
+def _workflow(config_file, run_id: str = "training", **overrides) -> ConfigWorkflow:
+    files = [str(CONFIGS / f) for f in config_file] if isinstance(config_file, list) else str(CONFIGS / config_file)
+    wf = ConfigWorkflow(config_file=files, workflow_type="train", run_id=run_id, **overrides)
+    wf.initialize()
+    wf.run()
+    wf.finalize()
+    return wf
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path]:
+    """Fold 0 starts from MedicalNet-format weights (the file is deleted afterwards), fold 1 from scratch."""
     root = tmp_path_factory.mktemp("glioma")
     data = tiny_dataset(root / "data")
+    pretrained = _medicalnet_file(root / "medicalnet.pth")
     for fold in (0, 1):
-        wf = ConfigWorkflow(
-            config_file=str(CONFIGS / "train.json"), workflow_type="train", dataset_dir=str(data), fold=fold,
-            output_dir=str(root / "runs" / f"fold_{fold}"), cache_dir=str(root / "cache"), **TINY,
-        )
-        wf.initialize()
-        wf.run()
-        wf.finalize()
+        _workflow("train.json", dataset_dir=str(data), fold=fold, output_dir=str(root / "runs" / f"fold_{fold}"),
+                  cache_dir=str(root / "cache"), pretrained_path=str(pretrained) if fold == 0 else None, **TINY)
+    pretrained.unlink()
     return root, data
 
 
@@ -60,10 +79,12 @@ def test_run_structure_for_every_fold(runs):
     root, _ = runs
     for fold in (0, 1):
         out = root / "runs" / f"fold_{fold}"
-        assert {p.name for p in (out / "checkpoints").iterdir()} >= {"checkpoint_best.pt", "last.pt"}
+        assert {p.name for p in (out / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
         last = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
-        assert set(last) == {"network"} and last["network"]["fc.weight"].shape == (2, 128)
-        assert "fc.bias" not in last["network"]  # the cosine head (default with LDAM) has no bias
+        assert {"network", "optimizer", "lr_scheduler", "deferred_reweighting", "early_stopping",
+                "classification_report_writer", "history", "trainer", "contract"} <= set(last)
+        assert last["network"]["fc.weight"].shape == (2, 128) and "fc.bias" not in last["network"]  # cosine head
+        assert last["deferred_reweighting"]["active"] and last["training_checkpoint"]["epoch"] == 2
         for name in PLOTS:
             assert (out / "plots" / f"{name}.png").is_file()
             assert all((out / "plots" / f"{name}_epoch_{e}.png").is_file() for e in (1, 2))
@@ -76,9 +97,24 @@ def test_run_structure_for_every_fold(runs):
         assert {"train_loss", "val_loss", "val_auc", "val_f1", "lr"} <= set(doc["history"][0])
         assert set(doc["loss_summary"]) == {"train_loss", "val_loss"}
         assert doc["final"]["per_class"]["LGG"]["support"] == 1 and len(doc["final"]["confusion_matrix"]) == 2
+        assert [r["epoch"] for r in json.loads((out / "metrics" / "history.json").read_text())] == [1, 2]
         config = json.loads((out / "config" / "config.json").read_text())["settings"]
         assert config["learning_rate"] == 1e-4 and config["class_counts"] == [1, 4] and config["drw_rule"] == "sqrt_inverse"
-        assert list((out / "logs").glob("train_*.log"))
+        assert config["training_subjects"] == 5 and config["validation_subjects"] == 5
+        assert list((out / "logs").glob("training_*.log"))
+
+
+def test_contract_holds_the_input_settings_not_the_pretrained_weights(runs):
+    root, _ = runs
+    out = root / "runs" / "fold_0"
+    contract = torch.load(out / "checkpoints" / "best.pt", weights_only=True)["contract"]
+    assert contract["image_size"] == 32 and contract["spacing"] == [2.5, 2.5, 2.5] and contract["orientation"] == "RAS"
+    assert contract["modalities"] == ["flair"] and contract["class_names"] == ["LGG", "HGG"]
+    assert contract["normalization"] == {"nonzero": True, "channel_wise": True}
+    network = contract["network_def"]
+    assert network["head"] == "cosine" and network["widths"] == [4, 8, 16, 32] and "pretrained_path" not in network
+    log = next((out / "logs").glob("training_*.log")).read_text()
+    assert "MedicalNet weights from" in log and "medicalnet.pth: loaded" in log
 
 
 def test_cv_summary(runs):
@@ -90,29 +126,53 @@ def test_cv_summary(runs):
     assert (root / "runs" / "cv_summary.csv").is_file()
 
 
-def test_evaluate_config(runs):
+def _inference(root: Path, fold: int, input_path: Path, output_dir: Path, **overrides) -> None:
+    _workflow("inference.json", run_id="inference", input_path=str(input_path), output_dir=str(output_dir),
+              ckpt_path=str(root / "runs" / f"fold_{fold}" / "checkpoints" / "best.pt"), **overrides)
+
+
+def test_inference_equals_evaluation_on_held_out_subjects(runs, tmp_path, capsys):
+    """The probabilities inference.json writes for fold 1's validation subjects equal those evaluate.json computes
+    (both read the model and its input contract from best.pt; no setting of train.json's TINY is repeated)."""
     root, data = runs
     out = root / "runs" / "fold_1"
-    wf = ConfigWorkflow(
-        config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")], workflow_type="eval",
-        run_id="evaluating", dataset_dir=str(data), fold=1, output_dir=str(out), cache_dir=str(root / "cache"), **TINY,
-    )
-    wf.initialize()
-    wf.run()
+    _workflow(["train.json", "evaluate.json"], run_id="evaluating", dataset_dir=str(data), fold=1,
+              output_dir=str(out), cache_dir=str(root / "cache"), num_workers=0)
     report = json.loads((out / "evaluation" / "validation_metrics.json").read_text())
     assert report["n"] == 5 and report["per_class"]["LGG"]["support"] == 1
     assert (out / "evaluation" / "validation_roc_curve.png").is_file()
+    evaluated = np.load(out / "evaluation" / "validation_probs.npy")
+
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    names = []
+    for item in datalist(data / "manifest.json", data, "validation", 1):
+        names.append(Path(item["flair"]).name)
+        (held_out / names[-1]).symlink_to(item["flair"])
+    _inference(root, 1, held_out, tmp_path / "inference")
+    assert "file,P(LGG),P(HGG)" in capsys.readouterr().out
+    with open(tmp_path / "inference" / "predictions.csv") as f:
+        inferred = {Path(row[0]).name: [float(v) for v in row[1:]] for row in csv.reader(f)}
+    inferred = np.array([inferred[name] for name in names])
+    diff = float(np.abs(inferred - evaluated).max())
+    print(f"inference vs evaluation: max abs diff {diff:.3g}")
+    assert diff <= 1e-4, diff  # measured 0 (same transforms, same network, fp32 on the CPU)
+
+
+def test_inference_refuses_a_setting_that_contradicts_the_trained_model(runs, tmp_path, real_data):
+    root, _ = runs
+    with pytest.raises(RuntimeError) as caught:  # MONAI wraps it; the command line shows the InputError's line
+        _inference(root, 0, real_data / "tcga", tmp_path, image_size=48)
+    error = caught.value
+    while not isinstance(error, InputError) and error.__cause__ is not None:
+        error = error.__cause__
+    assert isinstance(error, InputError) and "--image_size 48 contradicts the trained model" in str(error)
 
 
 def test_inference_on_real_tcga(runs, real_data, capsys):
+    """Fold 0 was trained from MedicalNet weights whose file no longer exists: inference does not need it."""
     root, _ = runs
-    wf = ConfigWorkflow(
-        config_file=str(CONFIGS / "inference.json"), workflow_type="infer", input_path=str(real_data / "tcga"),
-        input_pattern="*_fla.nii.gz", ckpt_path=str(root / "runs" / "fold_0" / "checkpoints" / "checkpoint_best.pt"),
-        image_size=32, widths=[4, 8, 16, 32], output_dir=str(root / "inference"),
-    )
-    wf.initialize()
-    wf.run()
+    _inference(root, 0, real_data / "tcga", root / "inference", input_pattern="*_fla.nii.gz")
     printed = capsys.readouterr().out
     assert "file,P(LGG),P(HGG)" in printed
     rows = [line.split(",") for line in (root / "inference" / "predictions.csv").read_text().splitlines()]

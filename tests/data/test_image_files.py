@@ -58,3 +58,12 @@ def test_one_label_file_for_a_folder_of_images_is_an_error(tmp_path):
     ct = _touch(tmp_path / "ct.nii.gz")
     with pytest.raises(ValueError, match="2 images"):
         image_datalist(tmp_path / "mr", label_path=ct)
+
+
+def test_folder_filtered_by_pattern(tmp_path):
+    for name in ("s1_fla.nii.gz", "s1_t1.nii.gz", "s2_fla.nii.gz"):
+        _touch(tmp_path / "in" / name)
+    items = image_datalist(tmp_path / "in", key="flair", pattern="*_fla.nii.gz")
+    assert items == [{"flair": str(tmp_path / "in" / n)} for n in ("s1_fla.nii.gz", "s2_fla.nii.gz")]
+    with pytest.raises(FileNotFoundError, match="matching '\\*_t2"):
+        image_datalist(tmp_path / "in", pattern="*_t2.nii.gz")

@@ -9,7 +9,11 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_pipelines.handlers.classification_report_writer import ClassificationReportWriter, loss_summary
+from monai_pipelines.handlers.classification_report_writer import (
+    ClassificationReportWriter,
+    loss_summary,
+    print_probabilities,
+)
 from monai_pipelines.handlers.early_stopping import EarlyStopping
 from monai_pipelines.handlers.training_history import TrainingHistory
 from monai_pipelines.metrics.classification_metrics import ClassificationMetrics
@@ -19,7 +23,7 @@ LABELS = torch.tensor([0, 1, 1, 1])
 EPOCH_P1 = [[0.5, 0.4, 0.6, 0.7], [0.2, 0.6, 0.7, 0.8], [0.5, 0.6, 0.4, 0.7]]
 
 
-def _run(tmp_path, epochs=3, selection=True):
+def _run(tmp_path, epochs=3, selection=True, pass_history=True):
     trainer = Engine(lambda e, b: {"loss": 1.0 / e.state.epoch})
     evaluator = Engine(lambda e, b: {"pred": b[0], "label": b[1]})
 
@@ -34,7 +38,8 @@ def _run(tmp_path, epochs=3, selection=True):
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run(batches()))
     history = TrainingHistory(tmp_path / "metrics", evaluator=evaluator, plot_name=None)
     history.attach(trainer)
-    writer = ClassificationReportWriter(tmp_path, metric, history=history, selection_key="val_selection")
+    writer = ClassificationReportWriter(tmp_path, metric, history=history if pass_history else None,
+                                        selection_key="val_selection")
     writer.attach(trainer)
     trainer.run([0, 1], max_epochs=epochs)
     return writer
@@ -82,3 +87,20 @@ def test_loss_summary():
     summary = loss_summary(rows)
     assert summary["train_loss"] == {"min": 2.0, "max": 4.0, "mean": 3.0, "std": 1.0, "last": 4.0, "epochs": 2}
     assert summary["val_loss"]["epochs"] == 1
+
+
+def test_history_found_on_the_trainer_when_not_given(tmp_path):
+    """With no ``history`` the writer uses the TrainingHistory attached to the trainer (TrainingHandlers')."""
+    writer = _run(tmp_path, pass_history=False)
+    assert writer.history is not None
+    doc = json.loads((tmp_path / "metrics" / "metrics.json").read_text())
+    assert [r["train_loss"] for r in doc["history"]] == pytest.approx([1.0, 0.5, 1 / 3])
+
+
+def test_print_probabilities_adds_the_class_header(tmp_path, capsys):
+    csv = tmp_path / "predictions.csv"
+    csv.write_text("/in/a.nii.gz,0.25,0.75\n")
+    table = print_probabilities(csv, ["LGG", "HGG"])
+    assert capsys.readouterr().out == table == "file,P(LGG),P(HGG)\n/in/a.nii.gz,0.25,0.75\n"
+    with pytest.raises(FileNotFoundError, match="no predictions"):
+        print_probabilities(tmp_path / "missing.csv", ["LGG", "HGG"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 from ignite.engine import Engine
 
-from monai_pipelines.handlers.deferred_reweighting import DeferredReweighting, drw_weights
+from monai_pipelines.handlers.deferred_reweighting import DeferredReweighting, class_counts, drw_weights
 from monai_pipelines.losses.ldam_loss import LDAMLoss
 
 
@@ -60,3 +60,11 @@ def test_errors():
         drw_weights([1, 2], "inverse")
     with pytest.raises(ValueError, match="1-based"):
         DeferredReweighting(torch.nn.CrossEntropyLoss(), [1, 2], start_epoch=0)
+
+
+def test_class_counts_of_a_datalist():
+    items = [{"label": 1}, {"label": "1"}, {"label": 0}, {"label": 1}]
+    assert class_counts(items, 2) == [1, 3]
+    assert class_counts(items[:1], 3) == [0, 1, 0]
+    with pytest.raises(ValueError, match="s7: label 2"):
+        class_counts([{"label": 2, "subject": "s7"}], 2)

@@ -55,3 +55,23 @@ def test_state_dict_round_trip_and_missing_metric():
     other.attach(evaluator)
     with pytest.raises(ValueError, match="val_auc"):
         evaluator.run([0])
+
+
+def test_attached_to_the_trainer_watches_the_evaluator_and_is_found_as_state():
+    """Listed among a trainer's handlers with ``evaluator=``: it stops that trainer, and its bound handler on the
+    evaluator exposes its state (how TrainingHandlers finds what a checkpoint must hold)."""
+    trainer, evaluator = Engine(lambda e, b: None), Engine(lambda e, b: None)
+
+    @evaluator.on(Events.STARTED)
+    def _metrics(engine):
+        engine.state.metrics = {"val_auc": 0.5, "val_f1": 0.5}
+
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run([0]))
+    stopper = EarlyStopping(patience=2, min_epochs=1, evaluator=evaluator)
+    stopper.attach(trainer)
+    trainer.run([0], max_epochs=10)
+    assert stopper.trainer is trainer and trainer.state.epoch == 3 and stopper.stopped_epoch == 3
+    owners = [getattr(f, "__self__", None) for f, *_ in evaluator._event_handlers[Events.COMPLETED]]
+    assert stopper in owners
+    with pytest.raises(ValueError, match="needs the trainer"):
+        EarlyStopping().attach(Engine(lambda e, b: None))

@@ -29,3 +29,12 @@ def test_ndsi_rule_matches_sklearn_and_comparison(tmp_path):
     assert record["network_mcc"] == 0.9 and record["baseline_ndsi_mcc"] == pytest.approx(expected)
     with pytest.raises(ValueError):
         ndsi_baseline_report([])
+
+
+def test_only_rank_zero_writes_the_report(tmp_path, monkeypatch):
+    bands, labels = glacier_tile(3, size=32)
+    _write_tile(tmp_path, bands, labels, 3)
+    items = [{"image": str(tmp_path / "image.tif"), "label": str(tmp_path / "label.tif")}]
+    monkeypatch.setattr("monai_pipelines.metrics.threshold_baseline.is_main_process", lambda: False)
+    report = ndsi_baseline_report(items, output_path=tmp_path / "baseline.json")
+    assert report["items"] == 1 and not (tmp_path / "baseline.json").exists()
