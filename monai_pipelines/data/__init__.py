@@ -1,9 +1,9 @@
 
 from .brats import build_brats_manifest, ensure_brats_manifest, scan_brats
+from .demo import resolve_dataset
 from .folds import assign_folds, split_subjects
 from .geotiff import LoadGeoTIFFd, read_geotiff, save_overlay_png, write_mask_geotiff
 from .hkh import HKH_BANDS, build_hkh_manifest
-from .demo import resolve_dataset
 from .image_files import image_datalist
 from .manifest import (
     build_manifest,

@@ -17,10 +17,8 @@ Draws are a pure function of ``(seed, epoch)``; the epoch advances by one per it
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -293,15 +291,10 @@ def _pct(values: np.ndarray) -> str:
 
 
 def save_sampler_report(sampler: PixelBalancedSampler, path: str | os.PathLike) -> Path:
-    """Write ``sampler.report()`` as JSON to ``path`` atomically (temporary file + rename); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(sampler.report(), f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``sampler.report()`` as JSON to ``path`` atomically (rank 0 under DDP); returns the path."""
+    from monai_pipelines.utils.atomic_write import write_json_atomic
+    from monai_pipelines.utils.dist import is_main_process
+
+    if is_main_process():
+        write_json_atomic(path, sampler.report())
+    return Path(path)
