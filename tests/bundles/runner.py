@@ -42,3 +42,17 @@ def cli(bundle: str, command: str, *extra_configs: str, root: Path | None = None
     cmd += args or []
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=root or repo_root())
+
+
+def run_workflow(bundle: str, config_file: str | list[str], run_id: str = "training", **overrides: Any):
+    """A ConfigWorkflow of ``bundle``'s config file(s) (names under configs/), initialised, run and finalised."""
+    from monai.bundle import ConfigWorkflow
+
+    names = config_file if isinstance(config_file, list) else [config_file]
+    files = configs(bundle, *names)
+    workflow = ConfigWorkflow(config_file=files if len(files) > 1 else files[0], workflow_type="train",
+                              run_id=run_id, **overrides)
+    workflow.initialize()
+    workflow.run()
+    workflow.finalize()
+    return workflow

@@ -6,6 +6,7 @@ fold-ensemble inference, that inference equals evaluation on a held-out tile, an
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_pipelines.utils.paths import repo_root
+from tests.bundles.runner import run_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +37,7 @@ TINY = {
 }
 
 
-def _workflow(config_file, run_id: str = "training", **overrides) -> ConfigWorkflow:
-    files = [str(CONFIGS / f) for f in config_file] if isinstance(config_file, list) else str(CONFIGS / config_file)
-    wf = ConfigWorkflow(config_file=files, workflow_type="train", run_id=run_id, **overrides)
-    wf.initialize()
-    wf.run()
-    wf.finalize()
-    return wf
+_workflow = functools.partial(run_workflow, "glacier_segmentation")
 
 
 @pytest.fixture(scope="module")

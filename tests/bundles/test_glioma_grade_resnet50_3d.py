@@ -8,13 +8,13 @@ weights loaded at training only, and inference on the real TCGA FLAIR volumes pr
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigWorkflow
 
 from monai_pipelines.data.manifest import datalist
 from monai_pipelines.data.synthetic.glioma_phantom import generate_glioma
@@ -22,6 +22,7 @@ from monai_pipelines.metrics.cv_summary import summarize_folds
 from monai_pipelines.networks import resnet50_3d
 from monai_pipelines.utils.errors import InputError
 from monai_pipelines.utils.paths import repo_root
+from tests.bundles.runner import run_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -53,13 +54,7 @@ def _medicalnet_file(path: Path) -> Path:
     return path
 
 
-def _workflow(config_file, run_id: str = "training", **overrides) -> ConfigWorkflow:
-    files = [str(CONFIGS / f) for f in config_file] if isinstance(config_file, list) else str(CONFIGS / config_file)
-    wf = ConfigWorkflow(config_file=files, workflow_type="train", run_id=run_id, **overrides)
-    wf.initialize()
-    wf.run()
-    wf.finalize()
-    return wf
+_workflow = functools.partial(run_workflow, "glioma_grade_resnet50_3d")
 
 
 @pytest.fixture(scope="module")
