@@ -21,10 +21,12 @@ from typing import Any
 
 import torch
 from monai.bundle import ConfigParser
+from monai.bundle.reference_resolver import ReferenceResolver
+from monai.bundle.utils import ID_SEP_KEY
 from torch.utils.data import Dataset, Sampler
 
 from monai_pipelines.bundle.booleans import boolean_ids, parse_booleans
-from monai_pipelines.bundle.run_contract import RunContract
+from monai_pipelines.bundle.run_contract import TRAINED_ID, RunContract
 from monai_pipelines.bundle.workflow_context import active_config_dir, active_parser
 from monai_pipelines.utils.dist import is_main_process
 from monai_pipelines.utils.errors import InputError, install_error_hook, quiet_user_error_logs
@@ -88,9 +90,12 @@ class RunContext:
         self.config_dir = active_config_dir()
         self.contract: RunContract | None = None
         self.used_items: dict[str, int] = {}  # items per split after screening, once the datalists are made
+        self.skipped: list[str] = []  # unusable inputs skipped (skip_corrupted), reported again at the end
         self.started = False
         self._log_handler: logging.Handler | None = None
         self._parse_booleans()
+        if not self.training and TRAINED_ID in self.parser.config:
+            self._apply_contract()
 
     # ------------------------------------------------------------------ config access
     def get(self, key: str, default: Any = None) -> Any:
@@ -171,10 +176,17 @@ class RunContext:
         if self.started:
             return self
         self.started = True
+        if "input_path" in self.parser.config and self.get("input_path") is None:
+            raise InputError(f"{self.command} needs the images to read: pass --input_path FILE_OR_FOLDER.")
         if self.distributed:
             self._init_distributed()
         self._determinism()
         self._open_log()
+        if is_main_process():
+            from monai_pipelines.utils.atomic_write import remove_stale_temporaries
+
+            for path in remove_stale_temporaries(self.output_dir):
+                logger.info("removed %s, left half-written by a killed run", path)
         self._contract()
         self._snapshot()
         logger.info(self.start_line())
@@ -182,6 +194,9 @@ class RunContext:
 
     def finish(self) -> None:
         """Close the log file; leave the process group together (a barrier first: a rank leaving early aborts)."""
+        if self.skipped:
+            logger.warning("%d unusable input(s) skipped (skip_corrupted): %s", len(self.skipped),
+                           "; ".join(self.skipped))
         if self._log_handler is not None:
             logging.getLogger().removeHandler(self._log_handler)
             self._log_handler.close()
@@ -227,15 +242,25 @@ class RunContext:
     def log_dir(self) -> Path:
         return self.output_dir / "logs"
 
+    def _apply_contract(self) -> None:
+        """Evaluation and inference: refuse settings that contradict the trained run, then give every id the
+        contract fixes its trained value, so the configs reference them plainly (``@hu_window#0``) and need not
+        define them. Done before anything else is resolved (the parser re-reads its content, as for booleans)."""
+        self.contract = self.get(TRAINED_ID)
+        self.contract.check_overrides(self.parser, self.train_defaults())
+        used = set(self.parser.config) | {
+            ref.split(ID_SEP_KEY)[0] for ref in ReferenceResolver.find_refs_in_config(self.parser.get(), id="")}
+        for key, value in self.contract.plain_values_by_id().items():
+            if key in used:
+                self.parser[key] = value
+        self.parser.parse(reset=False)
+
     def _contract(self) -> None:
         if self.training:
             ids = self.get("contract") or []
             self.contract = RunContract.record(self.parser, ids)
             if is_main_process():
                 self.contract.save(self.output_dir / "config" / "contract.json")
-        elif "trained" in self.parser.config:
-            self.contract = self.get("trained")
-            self.contract.check_overrides(self.parser, self.train_defaults())
 
     # ------------------------------------------------------------------ provenance
     def settings(self) -> dict[str, Any]:
@@ -318,10 +343,28 @@ class RunContext:
 
         data = self.get("data")
         items = datalist(data.manifest, data.dataset_dir, split, self.get("fold", 0))
+        if not items:
+            raise InputError(f"{data.manifest}: the {split} split of fold {self.get('fold', 0)} is empty; this "
+                             "command needs it (rebuild the manifest, or choose another fold).")
         if keys:
             items = screen_datalist(items, list(keys), bool(self.get("skip_corrupted", False)))
         self.used_items[str(split)] = len({d.get("subject", i) for i, d in enumerate(items)})
         return items
+
+    def inputs(self, items: Sequence[dict], keys: Sequence[str] = ("image",), spatial_dims: int | None = 3
+               ) -> list[dict]:
+        """Inference inputs, all checked before anything is written: a bad file ends the command in one line, or
+        with ``skip_corrupted`` is skipped, logged and counted again when the command ends."""
+        from monai_pipelines.data.screening import check_inputs
+
+        good, skipped = check_inputs(list(items), list(keys), bool(self.get("skip_corrupted", False)), spatial_dims)
+        self.skip([reason for _, reason in skipped])
+        self.used_items["inputs"] = len(good)
+        return good
+
+    def skip(self, reasons: Sequence[str]) -> None:
+        """Record inputs skipped as unusable (their reasons were logged where they were found)."""
+        self.skipped.extend(reasons)
 
     def train_loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None = None,
                      drop_last: bool = False) -> torch.utils.data.DataLoader:

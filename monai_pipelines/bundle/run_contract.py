@@ -2,9 +2,11 @@
 
 Training records the ids a bundle lists under ``contract`` (the network definition; orientation, spacing, slice
 axis and rotation, size, normalisation and statistics, bands, HU window, residual and scenario settings...) with
-their resolved values, in every checkpoint it writes and in ``config/contract.json``. Evaluation, inference and
-export read them back from the checkpoint they use (``"spacing": "$@trained['spacing']"``), so they can never
-disagree with what the network was trained on, and an override that contradicts the trained model is refused.
+their resolved values, in every checkpoint it writes and in ``config/contract.json``. Evaluation and inference
+load them from the checkpoint they use (``"trained": "$monai_pipelines.bundle.RunContract.load(@ckpt_path)"``);
+RunContext then sets every id they fix to its trained value before anything is resolved, so the configs use them
+plainly (``"pixdim": "@spacing"``) and can never disagree with what the network was trained on, and an override
+that contradicts the trained model is refused. Export builds the trained network with ``$@trained.network()``.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from typing import Any
 
 import torch
 from monai.bundle import ConfigParser
+from monai.bundle.utils import ID_SEP_KEY
 
 from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, load_checkpoint, read_checkpoint
 from monai_pipelines.utils.errors import InputError
 
-__all__ = ["NETWORK_ID", "RunContract", "reference_expression"]
+__all__ = ["NETWORK_ID", "TRAINED_ID", "RunContract", "reference_expression"]
 
 NETWORK_ID = "network_def"
+TRAINED_ID = "trained"  # the id of evaluate.json / inference.json that loads the contract
 _ARG_IDS = "_ids_"  # network argument -> the top-level id it came from (plain "@id" arguments)
 
 logger = logging.getLogger(__name__)
@@ -151,6 +155,11 @@ class RunContract(Mapping):
                     flat.setdefault(id_, value[arg])
         return flat
 
+    def plain_values_by_id(self) -> dict[str, Any]:
+        """The ids the contract fixes to plain values (component records, such as the network, are built with
+        :meth:`component` / :meth:`network` instead)."""
+        return {k: v for k, v in self.values_by_id().items() if not (isinstance(v, Mapping) and _ARG_IDS in v)}
+
     def check_overrides(self, parser: ConfigParser, defaults: Mapping[str, Any]) -> None:
         """Refuse, in one line, a setting of this command that contradicts the trained model.
 
@@ -161,7 +170,7 @@ class RunContract(Mapping):
             if key not in parser.config:
                 continue
             raw = parser.config[key]
-            if raw == reference_expression(key) or (key in defaults and _same(raw, defaults[key])):
+            if raw == reference_expression(key) or (key in defaults and _same_text(raw, defaults[key])):
                 continue
             given = raw if not isinstance(raw, (str, Mapping)) or not _is_expression(raw) else _resolve(parser, key)
             if isinstance(trained, Mapping) and _ARG_IDS in trained:
@@ -170,6 +179,14 @@ class RunContract(Mapping):
                 raise InputError(f"--{key} {json.dumps(_jsonable(given, key))} contradicts the trained model, which "
                                  f"was trained with {key} {json.dumps(trained)} ({self.source}); leave it out, or "
                                  "train a model with that setting.")
+
+
+def _same_text(raw: Any, written: Any) -> bool:
+    """Whether a config value is the one a file gives it (the parser writes ``#`` in references as ``::``)."""
+    def text(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str).replace(ID_SEP_KEY, "#")
+
+    return text(raw) == text(written)
 
 
 def _is_expression(raw: Any) -> bool:

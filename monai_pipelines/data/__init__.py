@@ -1,4 +1,6 @@
 
+from monai_pipelines import lazy_submodules
+
 from .brats import build_brats_manifest, ensure_brats_manifest, scan_brats
 from .demo import resolve_dataset
 from .folds import assign_folds, split_subjects
@@ -19,3 +21,5 @@ from .patch_dataset import BalancedPatchDataset
 from .pixel_balanced_sampler import GLACIER_TARGETS, PixelBalancedSampler, crop_window, save_sampler_report
 from .screening import screen_datalist
 from .slice_dataset import VolumeSliceDataset
+
+__getattr__ = lazy_submodules(__name__)

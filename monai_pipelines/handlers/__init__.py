@@ -1,4 +1,6 @@
 
+from monai_pipelines import lazy_submodules
+
 from .classification_report_writer import ClassificationReportWriter
 from .curriculum_scenarios import CurriculumScenarios
 from .deferred_reweighting import DeferredReweighting, class_counts, drw_weights
@@ -11,3 +13,5 @@ from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
 from .time_budget import TimeBudget
 from .training_checkpoint import TrainingCheckpoint, latest_checkpoint, load_checkpoint, read_checkpoint
 from .training_history import TrainingHistory
+
+__getattr__ = lazy_submodules(__name__)

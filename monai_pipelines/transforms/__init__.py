@@ -1,4 +1,6 @@
 
+from monai_pipelines import lazy_submodules
+
 from .band_normalize import BandNormalize, BandNormalized
 from .body_mask import (
     BodyMask,
@@ -48,3 +50,5 @@ from .robust_load import (  # noqa: E501
     filter_loadable,
 )
 from .scenario_mask import ALL_SCENARIOS, Scenario, ScenarioMask, ScenarioMaskd, apply_scenario, implicit_conditioning
+
+__getattr__ = lazy_submodules(__name__)

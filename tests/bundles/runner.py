@@ -34,12 +34,28 @@ def run_bundle(bundle: str, command: str, *extra_configs: str, **overrides: Any)
 def cli(bundle: str, command: str, *extra_configs: str, root: Path | None = None, timeout: float = 600,
         args: list[str] | None = None, **overrides: Any) -> subprocess.CompletedProcess:
     """The command line a user types (run from ``root``'s repository folder), values written as JSON."""
+    cmd = cli_command(bundle, command, *extra_configs, root=root, **overrides) + (args or [])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=root or repo_root())
+
+
+def cli_command(bundle: str, command: str, *extra_configs: str, root: Path | None = None, **overrides: Any
+                ) -> list[str]:
+    """``python -m monai.bundle run <command> --config_file ... --key value ...`` as an argument list."""
     files = configs(bundle, *CONFIG_FILES[command], *extra_configs, root=root)
     config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
     cmd = [sys.executable, "-m", "monai.bundle", "run", command, "--config_file", config_arg]
     for key, value in overrides.items():
         cmd += [f"--{key}", value if isinstance(value, str) else json.dumps(value).replace(" ", "")]
-    cmd += args or []
+    return cmd
+
+
+def monai_bundle(script: str, *args: str, root: Path | None = None, timeout: float = 600,
+                 **overrides: Any) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle <script> <args> --key value ...`` (export, verify_net_in_out...), run from ``root``."""
+    cmd = [sys.executable, "-m", "monai.bundle", script, *args]
+    for key, value in overrides.items():
+        cmd += [f"--{key}", value if isinstance(value, str) else json.dumps(value).replace(" ", "")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=root or repo_root())
 

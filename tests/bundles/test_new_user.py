@@ -1,7 +1,9 @@
 """Every bundle as a new user meets it: the CLI from a second checkout, lower-case booleans, one-line errors.
 
 The package stays imported from this checkout (as after ``pip install -e`` of a first clone) while the configs are
-run from a copy of ``bundles/``: outputs must land in the copy. Each bundle runs at its tests' tiny size.
+run from a copy of ``bundles/``: outputs must land in the copy. Each bundle runs at its tests' tiny size, through
+every command a user types: train -> evaluate -> export -> verify_net_in_out -> inference on a held-out subject,
+the later commands finding the trained run by the configs' defaults alone.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 import pytest
 from monai.bundle import ConfigWorkflow
 
+from monai_pipelines.data.manifest import datalist
 from monai_pipelines.utils.paths import repo_root
-from tests.bundles.runner import BUNDLES, CONFIG_FILES, cli, configs
+from tests.bundles.runner import BUNDLES, CONFIG_FILES, cli, configs, monai_bundle
 from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
 
 pytestmark = pytest.mark.slow
@@ -55,6 +58,39 @@ def resolve_every_id(files: list[str], **overrides) -> int:
     return len(ids)
 
 
+def _held_out_image(settings: dict, key: str) -> str:
+    data = settings["data"]
+    manifest = json.loads(Path(data["manifest"]).read_text())
+    split = "test" if manifest.get("test") else "validation"
+    return datalist(data["manifest"], data["dataset_dir"], split, settings.get("fold", 0))[0][key]
+
+
+def _phantom_t2_pd(root: Path) -> dict[str, str]:
+    from monai_pipelines.data.synthetic.ixi_phantom import write_ixi_phantom
+
+    (subject,) = write_ixi_phantom(root, n_subjects=1, shape=(32, 24, 20), spacing=(6.0, 6.0, 6.0),
+                                   sequences=("T2", "PD"))
+    return {"t2": str(root / f"{subject}-T2.nii.gz"), "pd": str(root / f"{subject}-PD.nii.gz"), "register": "false"}
+
+
+# per bundle: the checkpoint inference reads by default, the config that defines the exported network, the
+# inference input of a held-out subject (from the run's recorded settings), verify_net_in_out's size arguments
+END_TO_END = {
+    "mri_to_ct_unet3d": ("checkpoint_best.pt", "inference.json",
+                         lambda s, tmp: {"input_path": _held_out_image(s, "image")}, {}),
+    "ct_phase_pix2pix": ("checkpoint_best.pt", "inference.json",
+                         lambda s, tmp: {"input_path": _held_out_image(s, "image")}, {}),
+    "mmgan_missing_modality": ("mmgan_best.pth", "inference.json",
+                               lambda s, tmp: {**_phantom_t2_pd(tmp / "raw"), "run_name": s["run_name"]}, {}),
+    "glioma_grade_resnet50_3d": ("best.pt", "inference.json",
+                                 lambda s, tmp: {"input_path": _held_out_image(s, "flair")}, {}),
+    # a fold ensemble with per-member normalisation at inference: the exported network is one member's
+    "glacier_segmentation": ("final_model.pt", "train.json",
+                             lambda s, tmp: {"input_path": _held_out_image(s, "image"), "tta_rot90": "false"},
+                             {"any": 32}),
+}
+
+
 def _one_error_line(proc) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("parsing config_file")]
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -83,6 +119,29 @@ def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp
     for command in ("training", "evaluating"):
         files = configs_of(bundle, command, clone)
         assert resolve_every_id(files, **{**overrides, "output_dir": out}) > 20
+
+    # evaluate, export, verify and infer from the trained run, found by the configs' defaults in the clone
+    settings = record["settings"]
+    proc = cli(bundle, "evaluating", root=clone, **{**overrides, "output_dir": out})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (Path(out) / "config" / "evaluating.json").is_file()
+    ckpt_name, net_config, inputs, sizes = END_TO_END[bundle]
+    (ckpt,) = (Path(out) / "checkpoints").glob(ckpt_name)
+    bundle_dir = clone / "bundles" / bundle
+    meta, net_files = str(bundle_dir / "configs" / "metadata.json"), str(bundle_dir / "configs" / net_config)
+    net_args = {"config_file": net_files, "meta_file": meta, **({"ckpt_path": str(ckpt)} if net_config ==
+                                                               "inference.json" else overrides)}
+    proc = monai_bundle("ckpt_export", "network_def", root=clone, filepath=str(bundle_dir / "models" / "model.ts"),
+                        ckpt_file=str(ckpt), key_in_ckpt="network", **net_args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (bundle_dir / "models" / "model.ts").stat().st_size > 1000
+    proc = monai_bundle("verify_net_in_out", "network_def", root=clone, **sizes, **net_args)
+    assert proc.returncode == 0 and "data shape of network is verified with no error" in proc.stdout + proc.stderr, \
+        proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = cli(bundle, "inference", root=clone, **inputs(settings, tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    written = [p for p in (bundle_dir / "runs").rglob("inference/*") if p.is_file()]
+    assert written, "inference wrote nothing in the checkout whose config was run"
 
     error = _one_error_line(cli(bundle, "training", root=clone, **{**overrides, "amp": "yes"}))
     assert "--amp: expected a boolean (true/false, True/False, 1/0), got 'yes'" in error
