@@ -8,6 +8,7 @@ rasterio is optional (the ``geo`` extra): only GeoTIFF reading and writing need 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,9 @@ from monai.utils import OptionalImportError, optional_import
 
 from monai_pipelines.utils.atomic_write import atomic_path
 from monai_pipelines.utils.enums import Keys
+from monai_pipelines.utils.errors import InputError
+
+logger = logging.getLogger("monai_pipelines")
 
 GEO_EXTRA_INSTALL = 'pip install -e ".[geo]"'
 
@@ -55,8 +59,21 @@ def band_indices(available: Sequence[str], wanted: Sequence[str]) -> list[int]:
     lookup = {str(n).lower(): i for i, n in enumerate(available)}
     missing = [w for w in wanted if str(w).lower() not in lookup]
     if missing:
-        raise ValueError(f"bands {missing} not found; available: {list(available)}.")
+        raise InputError(f"bands {missing} not found; available: {list(available)}.")
     return [lookup[str(w).lower()] for w in wanted]
+
+
+def _finite(data: np.ndarray, names: Sequence[str], path: Path) -> np.ndarray:
+    """``data`` with non-finite pixels (no-data) set to 0 and a warning; a band with no finite pixel is refused."""
+    finite = np.isfinite(data)
+    if finite.all():
+        return data
+    empty = [name for name, band in zip(names, finite) if not band.any()]
+    if empty:
+        raise InputError(f"{path}: band(s) {', '.join(map(str, empty))} hold no finite value (all NaN/Inf).")
+    bad = int((~finite).sum())
+    logger.warning("%s: %d non-finite pixel value(s) (no-data) set to 0", path, bad)
+    return np.where(finite, data, np.float32(0.0))
 
 
 def read_geotiff(
@@ -72,13 +89,16 @@ def read_geotiff(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image file not found.")
     if path.suffix.lower() == ".npy":
-        data = np.load(path)
+        try:
+            data = np.load(path)
+        except (ValueError, OSError, EOFError) as err:
+            raise InputError(f"{path}: not a readable .npy array ({' '.join(str(err).split())}).") from err
         if data.ndim == 2:
             data = data[None]
         elif data.ndim == 3:
             data = np.moveaxis(data, -1, 0)  # HKH slices are H x W x C
         else:
-            raise ValueError(f"{path}: expected an H x W or H x W x C array, got shape {data.shape}.")
+            raise InputError(f"{path}: expected an H x W or H x W x C array, got shape {data.shape}.")
         meta: dict[str, Any] = {"transform": None, "crs": None}
         names = list(band_names) if band_names is not None else [f"band_{i + 1}" for i in range(len(data))]
     else:
@@ -89,17 +109,19 @@ def read_geotiff(
                 meta = {"transform": src.transform, "crs": src.crs}
                 names = [d if d else None for d in src.descriptions]
         except rasterio.errors.RasterioIOError as err:
-            raise ValueError(f"{path}: not a readable GeoTIFF ({err}).") from err
+            raise InputError(f"{path}: not a readable GeoTIFF ({' '.join(str(err).split())}).") from err
         if any(n is None for n in names):
             names = list(band_names) if band_names is not None else [f"band_{i + 1}" for i in range(len(data))]
     if len(names) != len(data):
-        raise ValueError(f"{path}: {len(data)} bands but {len(names)} band names.")
+        raise InputError(f"{path}: {len(data)} bands but {len(names)} band names.")
     data = data.astype(np.float32, copy=False)
-    if not np.isfinite(data).all():
-        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     if bands is not None:
-        idx = band_indices(names, bands)
+        try:
+            idx = band_indices(names, bands)
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from err
         data, names = data[idx], [names[i] for i in idx]
+    data = _finite(data, names, path)
     meta.update(band_names=list(names), path=str(path))
     return data, meta
 

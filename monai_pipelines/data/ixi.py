@@ -32,6 +32,7 @@ from monai_pipelines.data.manifest import build_manifest, validate_manifest, wri
 from monai_pipelines.transforms.body_mask import fill_holes_per_slice, largest_component
 from monai_pipelines.transforms.n4_bias_field import otsu_threshold
 from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
+from monai_pipelines.utils.errors import InputError
 
 __all__ = [
     "IXI_SEQUENCES",
@@ -100,7 +101,7 @@ def head_mask(image: np.ndarray) -> np.ndarray:
     data = np.nan_to_num(np.asarray(image, dtype=np.float32))
     positive = data[data > 0]
     if positive.size == 0:
-        raise ValueError("the image is empty (no positive voxel), no foreground mask can be drawn.")
+        raise InputError("the image is empty (no positive voxel), no foreground mask can be drawn.")
     mask = largest_component(data > otsu_threshold(positive) * 0.5)
     mask = ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
     return fill_holes_per_slice(mask, slice_axis=2)
@@ -110,10 +111,10 @@ def normalise_percentile(image: np.ndarray, mask: np.ndarray, percentile: float 
     """Scale to [0, 1]: 0 stays 0, the ``percentile`` inside ``mask`` maps to 1, values above are clipped."""
     inside = image[mask > 0]
     if inside.size == 0:
-        raise ValueError("the foreground mask is empty, the image cannot be normalised.")
+        raise InputError("the foreground mask is empty, the image cannot be normalised.")
     top = float(np.percentile(inside, percentile))
     if top <= 0:
-        raise ValueError("the image has no positive intensity inside the foreground mask.")
+        raise InputError("the image has no positive intensity inside the foreground mask.")
     return np.clip(image / top, 0.0, 1.0).astype(np.float32)
 
 
@@ -122,13 +123,13 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         img = nib.load(str(path))
         data = np.asarray(img.get_fdata(dtype=np.float32))
     except Exception as e:  # nibabel raises many kinds
-        raise ValueError(f"{path}: cannot be read as NIfTI ({e}).") from None
+        raise InputError(f"{path}: cannot be read as NIfTI ({e}).") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise ValueError(f"{path}: expected a 3D volume, got shape {data.shape}.")
+        raise InputError(f"{path}: expected a 3D volume, got shape {data.shape}.")
     if not np.isfinite(data).all():
-        raise ValueError(f"{path}: contains NaN or Inf values.")
+        raise InputError(f"{path}: contains NaN or Inf values.")
     return data, img.affine
 
 
@@ -165,7 +166,7 @@ def register_subject(
     mask_file = _brainmask_path(files[reference])
     mask = (_load(mask_file)[0] > 0) if mask_file is not None else head_mask(fixed)
     if mask.shape != fixed.shape:
-        raise ValueError(f"{mask_file}: mask shape {mask.shape} differs from its image {fixed.shape}.")
+        raise InputError(f"{mask_file}: mask shape {mask.shape} differs from its image {fixed.shape}.")
     spacing = tuple(float(s) for s in np.sqrt((fixed_affine[:3, :3] ** 2).sum(0)))
     images = {reference: fixed}
     for seq, path in files.items():
@@ -177,7 +178,7 @@ def register_subject(
             images[seq] = moving
             continue
         if not register:
-            raise ValueError(
+            raise InputError(
                 f"{path}: not on the grid of {files[reference]} (shape {moving.shape} vs {fixed.shape} or another "
                 "affine); co-register the inputs first or enable registration."
             )
@@ -286,7 +287,7 @@ def prepared_slicing(manifest: str | os.PathLike, datalist: Sequence[Mapping[str
     if record is None:
         return slicing_record(size)
     if int(record["size"]) != size:
-        raise ValueError(f"{manifest}: records {record['size']}-pixel slices but {datalist[0]['image']} is {size}.")
+        raise InputError(f"{manifest}: records {record['size']}-pixel slices but {datalist[0]['image']} is {size}.")
     return dict(record)
 
 
@@ -321,12 +322,12 @@ def prepare_ixi(
 
     raw, out = Path(raw_dir), Path(out_dir)
     if out.resolve() == raw.resolve():
-        raise ValueError(f"{out}: the output folder must differ from the raw IXI folder.")
+        raise InputError(f"{out}: the output folder must differ from the raw IXI folder.")
     complete, incomplete = find_ixi_subjects(raw)
     for subject, missing in incomplete.items():
         logger.warning(f"{subject}: missing {', '.join(missing)} in {raw}; subject left out.")
     if not complete:
-        raise ValueError(f"{raw}: no subject has all of T1, T2 and PD; nothing to prepare.")
+        raise InputError(f"{raw}: no subject has all of T1, T2 and PD; nothing to prepare.")
     subjects = sorted(complete)
     split = _assign_splits(subjects, seed, test_fraction, folds)
     report = IXIPrepareReport(incomplete=incomplete)
@@ -374,7 +375,7 @@ def _ixi_manifest(records: dict[str, dict], split: dict[str, str], seed: int, fo
         for rel, z in records[subject]["slices"]
     ]
     if not items:
-        raise ValueError("no slice passed the foreground threshold; nothing to list in a manifest.")
+        raise InputError("no slice passed the foreground threshold; nothing to list in a manifest.")
     test = sorted({it["subject"] for it in items if split[it["subject"]] == "test"})
     return build_manifest(
         name or ("ixi_slices_n4" if n4 else "ixi_slices"),
@@ -405,7 +406,7 @@ def _write_ixi_manifest(
     try:
         manifest = _ixi_manifest(records, split, seed, folds, n4, name)
     except ValueError as e:
-        raise ValueError(f"{out}: {e}") from None
+        raise InputError(f"{out}: {e}") from None
     wrong = _folder_mismatch(manifest)  # the folders follow fold 0 of the pool
     if wrong:
         raise RuntimeError(f"split folders disagree with the manifest for {wrong}.")
@@ -434,12 +435,12 @@ def build_ixi_slice_manifest(
             if m is None:
                 continue
             if split.setdefault(m["subject"], folder) != folder:
-                raise ValueError(f"{root}: subject {m['subject']} has slices in both {split[m['subject']]}/ and "
+                raise InputError(f"{root}: subject {m['subject']} has slices in both {split[m['subject']]}/ and "
                                  f"{folder}/.")
             records.setdefault(m["subject"], {"slices": []})["slices"].append([f"{folder}/{path.name}", int(m["z"])])
     if not records:
         if any(_IXI_FILE.match(p.name) for p in root.iterdir()):
-            raise ValueError(f"{root}: holds raw IXI volumes, and the bundle reads prepared slices; run "
+            raise InputError(f"{root}: holds raw IXI volumes, and the bundle reads prepared slices; run "
                              "`monai-pipelines prepare ixi --raw DIR --out DIR`, which writes the manifest too.")
         raise FileNotFoundError(f"{root}: no prepared IXI slices ({{train,val,test}}/IXI###-Site-####_zzz.npy).")
     n4 = any(json.loads(p.read_text()).get("options", {}).get("n4", False) for p in (root / _DONE).glob("*.json"))
@@ -457,16 +458,16 @@ def build_ixi_slice_manifest(
         manifest["validation" if item["fold"] == 0 else "training"].append(item)
     problems = validate_manifest(manifest)
     if problems:
-        raise ValueError(f"{root}: {problems[0]}")
+        raise InputError(f"{root}: {problems[0]}")
     return manifest
 
 
 def slice_size(datalist: Sequence[Mapping[str, Any]], key: str = "image") -> int:
     """Side of the square slices of a prepared datalist (read from its first ``.npy`` without loading it)."""
     if not datalist:
-        raise ValueError("the datalist is empty; no slice size can be read.")
+        raise InputError("the datalist is empty; no slice size can be read.")
     path = datalist[0][key]
     shape = np.load(path, mmap_mode="r").shape
     if len(shape) != 3 or shape[1] != shape[2]:
-        raise ValueError(f"{path}: expected a (C, N, N) slice, got shape {shape}.")
+        raise InputError(f"{path}: expected a (C, N, N) slice, got shape {shape}.")
     return int(shape[1])

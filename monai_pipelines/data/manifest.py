@@ -205,6 +205,8 @@ def _file_problems(manifest: Mapping, dataset_dir: str | os.PathLike | None) -> 
             who = f"({where}, subject {item.get(Keys.SUBJECT)})"
             if os.path.isabs(path):
                 problems.append(f"absolute path: {path} {who}; paths must be relative to dataset_dir")
+            elif os.path.normpath(path).split(os.sep)[0] == os.pardir:
+                problems.append(f"path escapes dataset_dir: {path} {who}; paths must stay inside it")
             elif root is not None:
                 if path not in exists:
                     exists[path] = (root / path).exists()
@@ -217,7 +219,7 @@ def validate_manifest(manifest: dict, dataset_dir: str | os.PathLike | None = No
     """Problems with ``manifest``, one sentence each (empty when valid).
 
     Schema errors, items without subject/fold, folds out of range, a subject in two folds or two splits, duplicate
-    items (the same paths twice), absolute paths, and, when ``dataset_dir`` is given, missing files.
+    items (the same paths twice), absolute paths or paths escaping dataset_dir, and, when ``dataset_dir`` is given, missing files.
     """
     if not isinstance(manifest, dict):
         return [f"invalid manifest: top level: expected object, got {type(manifest).__name__}"]

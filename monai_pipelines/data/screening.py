@@ -1,8 +1,11 @@
-"""Screen a datalist for unreadable or invalid images before training (``skip_corrupted``)."""
+"""Screen datalists for unreadable or invalid images: training items and inference inputs (``skip_corrupted``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+
+logger = logging.getLogger("monai_pipelines")
 
 
 def screen_datalist(datalist: list[dict], keys: Sequence[str], skip_corrupted: bool = False, **check_kwargs) -> list[dict]:
@@ -14,3 +17,32 @@ def screen_datalist(datalist: list[dict], keys: Sequence[str], skip_corrupted: b
 
     good, _ = filter_loadable(datalist, keys, **check_kwargs)  # logs each skipped item and the count
     return good
+
+
+def check_inputs(items: Sequence[dict], keys: Sequence[str], skip_corrupted: bool = False,
+                 spatial_dims: int | None = 3, num_channels: int | None = 1) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """Inference inputs, every image read and checked before anything is written: (usable items, skipped).
+
+    A bad file ends the command with one line naming it (:class:`~monai_pipelines.utils.errors.InputError`), so no
+    output of the good ones is left half-done; with ``skip_corrupted`` it is logged, skipped and counted instead.
+    """
+    from monai_pipelines.transforms.robust_load import CorruptedImageError, RobustLoadImage
+    from monai_pipelines.utils.errors import InputError
+
+    loader = RobustLoadImage(spatial_dims, True, True, None, False, True, num_channels)
+    good, skipped = [], []
+    for item in items:
+        try:
+            for key in keys:
+                if item.get(key):
+                    loader.load(item[key])
+        except (FileNotFoundError, CorruptedImageError) as err:
+            if not skip_corrupted:
+                raise InputError(f"{err} (pass --skip_corrupted true to skip unusable inputs)") from err
+            logger.warning("skipping %s", err)
+            skipped.append((item, str(err)))
+            continue
+        good.append(item)
+    if not good:
+        raise InputError(f"none of the {len(items)} inputs can be used" + (f": {skipped[0][1]}" if skipped else "."))
+    return good, skipped

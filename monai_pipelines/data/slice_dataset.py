@@ -39,6 +39,7 @@ from monai_pipelines.utils.paths import cache_dir as default_cache_dir
 logger = logging.getLogger("monai_pipelines")
 
 INDEX_VERSION = 1
+GRID_ATOL = 1e-3  # mm: paired volumes must share their voxel-to-world affine
 SLICE_CACHE_VERSION = 1
 
 
@@ -157,7 +158,11 @@ class VolumeSliceDataset(Dataset):
             else:
                 c, t = decoded[cond], decoded[targ] = read_volume(cond), read_volume(targ)
                 if c.shape != t.shape:
-                    raise ValueError(f"{cond} and {targ}: pair has different shapes {c.shape} and {t.shape}.")
+                    raise CorruptedImageError(cond, f"pair has different shapes {c.shape} and {t.shape} ({targ})")
+                shift = float(np.abs(nib.load(str(cond)).affine - nib.load(str(targ)).affine).max())
+                if shift > GRID_ATOL:
+                    raise CorruptedImageError(cond, f"pair is not on one grid: voxel-to-world affines differ by up to "
+                                                    f"{shift:.3g} mm ({targ})")
                 valid, rejected = valid_slices(c, t, self.axis)
                 entry = {"shape": list(c.shape), "valid": valid, "rejected": rejected}
                 self._write_index(index_file, entry)

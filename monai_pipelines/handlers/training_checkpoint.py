@@ -115,6 +115,15 @@ def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
     return None if newest is None else newest[0]
 
 
+def checkpoint_position(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(epoch, iteration) a full training checkpoint was written at; None for an unreadable or other file."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable: not a position
+        return None
+    return _position(payload) if isinstance(payload, Mapping) else None
+
+
 def describe_checkpoint(path: str | os.PathLike) -> str:
     """``<path> (epoch E, iteration I)`` of a full training checkpoint."""
     payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)

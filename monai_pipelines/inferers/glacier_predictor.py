@@ -23,7 +23,7 @@ from monai.inferers import Inferer
 
 from monai_pipelines.data.geotiff import read_geotiff, save_overlay_png, write_mask_geotiff
 from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, load_checkpoint, read_checkpoint
-from monai_pipelines.utils.atomic_write import write_json_atomic
+from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 from monai_pipelines.utils.errors import InputError
 
 if TYPE_CHECKING:
@@ -154,24 +154,45 @@ def predict_geotiffs(
     overlay: bool = True,
     band_names: Sequence[str] | None = None,
     save_probabilities: bool = False,
+    skip_corrupted: bool = False,
 ) -> list[dict[str, str]]:
     """Predict every GeoTIFF at ``input_path`` (file or folder); writes ``<name>_mask.tif`` (+ ``_overlay.png``,
     + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and ``predictions.json`` listing them into
-    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions."""
+    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions.
+
+    Every input is read and checked before anything is written: an unusable one ends the call with one line, or
+    with ``skip_corrupted`` is skipped, logged and counted."""
+    paths, skipped = [], []
+    for path in _inputs(input_path):
+        try:
+            read_geotiff(path, bands=bands, band_names=band_names)
+        except InputError as err:
+            if not skip_corrupted:
+                raise InputError(f"{err} (pass --skip_corrupted true to skip unusable inputs)") from err
+            logger.warning("skipping %s", err)
+            skipped.append(str(err))
+            continue
+        paths.append(path)
+    if not paths:
+        raise InputError(f"none of the inputs at {input_path} can be used" + (f": {skipped[0]}" if skipped else "."))
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in _inputs(input_path):
+    for path in paths:
         image, _ = read_geotiff(path, bands=bands, band_names=band_names)
         probs = inferer(torch.from_numpy(image)[None].to(device), list(members))
         mask = probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
         record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", path))}
         if save_probabilities:
             record["probabilities"] = str(out_dir / f"{path.stem}_probs.npy")
-            np.save(record["probabilities"], probs[0].float().cpu().numpy())
+            with atomic_path(record["probabilities"]) as tmp, open(tmp, "wb") as f:
+                np.save(f, probs[0].float().cpu().numpy())
         if overlay:
             record["overlay"] = str(save_overlay_png(image, mask, out_dir / f"{path.stem}_overlay.png"))
         written.append(record)
         logger.info(f"{path.name}: wrote {record['mask']}")
     write_json_atomic(out_dir / "predictions.json", written)
+    if skipped:
+        logger.warning("%d of %d inputs skipped as unusable (skip_corrupted): %s", len(skipped),
+                       len(skipped) + len(paths), "; ".join(skipped))
     return written

@@ -10,6 +10,7 @@ size), imputes the missing channels as training did, runs the generator on batch
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -36,8 +37,11 @@ from monai_pipelines.data.ixi import (
 from monai_pipelines.engines.amp import autocast
 from monai_pipelines.transforms.scenario_mask import apply_scenario
 from monai_pipelines.utils.atomic_write import atomic_path
+from monai_pipelines.utils.errors import InputError
 
 __all__ = ["MissingSequenceInferer"]
+
+logger = logging.getLogger("monai_pipelines")
 
 _REFERENCE_ORDER = ("T2", "PD", "T1")  # Phase 1's grid is T2's (PD shares it); T1 only when it is alone
 _SUFFIX = re.compile(r"([-_](T1|T2|PD))?\.nii(\.gz)?$", re.IGNORECASE)
@@ -78,8 +82,10 @@ class MissingSequenceInferer:
         mask_output: bool = True,
         amp: bool = False,
         amp_dtype: str | torch.dtype | None = None,
+        skip_corrupted: bool = False,
     ) -> None:
         self.network = network
+        self.skip_corrupted = bool(skip_corrupted)
         self.device = torch.device(device) if device is not None else next(network.parameters()).device
         self.spatial_size, self.sw_batch_size = int(spatial_size), max(1, int(sw_batch_size))
         self.slice_axis, self.slice_rotation, self.impute = int(slice_axis), int(slice_rotation), impute
@@ -93,12 +99,12 @@ class MissingSequenceInferer:
         """Scenario code (T1, T2, PD; 1 = given) of the non-empty entries of ``files``."""
         unknown = set(files) - set(IXI_SEQUENCES)
         if unknown:
-            raise ValueError(f"unknown sequence(s) {sorted(unknown)}; expected a subset of {list(IXI_SEQUENCES)}.")
+            raise InputError(f"unknown sequence(s) {sorted(unknown)}; expected a subset of {list(IXI_SEQUENCES)}.")
         code = "".join("1" if files.get(seq) else "0" for seq in IXI_SEQUENCES)
         if code == "000":
-            raise ValueError("no input sequence given; pass at least one of T1, T2, PD.")
+            raise InputError("no input sequence given; pass at least one of T1, T2, PD.")
         if code == "111":
-            raise ValueError("all of T1, T2 and PD are given; there is no missing sequence to synthesise.")
+            raise InputError("all of T1, T2 and PD are given; there is no missing sequence to synthesise.")
         return code
 
     def __call__(self, files: Mapping[str, str | os.PathLike | None]) -> dict[str, Any]:
@@ -109,11 +115,9 @@ class MissingSequenceInferer:
             ``synthesised`` ({sequence: float32 volume in Phase 1's normalised [0, 1] units, reference shape}),
             ``mask`` and ``files``.
         """
+        files = self._usable(files)
         code = self.scenario(files)
         given = {seq: Path(files[seq]) for seq in IXI_SEQUENCES if files.get(seq)}
-        for seq, path in given.items():
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: {seq} input file not found.")
         reference = next(seq for seq in _REFERENCE_ORDER if seq in given)
         images, affine, mask = register_subject(
             given, reference=reference, n4=self.n4, n4_iterations=self.n4_iterations,
@@ -129,6 +133,24 @@ class MissingSequenceInferer:
         synthesised = {IXI_SEQUENCES[i]: output[i].astype(np.float32) for i in missing}
         return {"scenario": code, "reference": reference, "affine": affine, "inputs": inputs,
                 "synthesised": synthesised, "mask": mask, "files": given}
+
+    def _usable(self, files: Mapping[str, Any]) -> dict[str, Any]:
+        """``files`` with every given sequence read and checked first: an unusable one ends the call in one line,
+        or with ``skip_corrupted`` is dropped (logged) and synthesised from the others like a missing one."""
+        from monai_pipelines.transforms.robust_load import CorruptedImageError, RobustLoadImage
+
+        loader, usable = RobustLoadImage(3, True, True, None, False, True, 1), dict(files)
+        for seq, path in files.items():
+            if not path:
+                continue
+            try:
+                loader.load(path)
+            except (FileNotFoundError, CorruptedImageError) as err:
+                if not self.skip_corrupted:
+                    raise InputError(f"{seq} input {err}") from err
+                logger.warning("skipping the %s input, synthesised from the others instead: %s", seq, err)
+                usable[seq] = None
+        return usable
 
     def _synthesise(self, volume: np.ndarray, affine: np.ndarray, scenario: str) -> np.ndarray:
         """Generator output (C, X, Y, Z) for a (C, X, Y, Z) volume, slice by slice as Phase 1 cut the training data."""

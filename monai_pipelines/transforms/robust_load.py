@@ -33,6 +33,7 @@ __all__ = [
 logger = logging.getLogger("monai_pipelines")
 
 _MAX_DETAIL = 160
+_NIFTI_NOT_REAL = {1: "binary", 32: "complex64", 128: "RGB24", 1792: "complex128", 2048: "complex256", 2304: "RGBA32"}
 
 
 class CorruptedImageError(InputError):
@@ -91,20 +92,27 @@ def check_image(
     spatial_dims: int | None = 3,
     allow_constant: bool = True,
     channel_dim: int | None = None,
+    num_channels: int | None = None,
 ) -> None:
-    """Raise :class:`CorruptedImageError` if `array` is empty, has NaN/Inf, or has the wrong number of spatial dims.
+    """Raise :class:`CorruptedImageError` if `array` is empty, has NaN/Inf, the wrong number of spatial dims or
+    channels, or (a MetaTensor) a voxel-to-world affine that is not finite or has a zero voxel size; a sheared
+    affine only logs a warning (the pipelines resample in world coordinates).
 
     Args:
         array: numpy array or tensor, spatial dims only unless `channel_dim` names the channel axis.
         spatial_dims: required number of spatial dimensions (size-1 axes do not count); None skips the check.
         allow_constant: a constant image only logs a warning; False makes it an error.
+        num_channels: required number of channels along `channel_dim` (None: any).
     """
     arr = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
     if arr.size == 0:
         raise CorruptedImageError(path, f"image is empty (shape {tuple(arr.shape)})")
     shape = list(arr.shape)
     if channel_dim is not None:
-        shape.pop(channel_dim)
+        channels = shape.pop(channel_dim)
+        if num_channels is not None and channels != num_channels:
+            raise CorruptedImageError(path, f"image has {channels} channels (shape {tuple(arr.shape)}), expected "
+                                            f"{num_channels}")
     if spatial_dims is not None:
         real = [s for s in shape if s > 1]
         if len(shape) < spatial_dims or len(real) != spatial_dims:
@@ -120,11 +128,46 @@ def check_image(
             if n_nan == arr.size:
                 raise CorruptedImageError(path, "image contains only NaN values")
             raise CorruptedImageError(path, f"image contains {n_nan} NaN and {n_inf} Inf values of {arr.size}")
+    stored = _NIFTI_NOT_REAL.get(int(getattr(array, "meta", {}).get("datatype", 0) or 0))
+    if stored or arr.dtype.kind not in "iuf":  # the reader casts to float: the file's own voxel type tells
+        raise CorruptedImageError(path, f"voxel type {stored or arr.dtype} is not a real-valued image")
+    _check_affine(getattr(array, "affine", None), path)
     lo, hi = arr.min(), arr.max()
     if lo == hi:
         if not allow_constant:
             raise CorruptedImageError(path, f"image is constant (every voxel is {lo})")
         logger.warning("%s: image is constant (every voxel is %s)", path or "<array>", lo)
+
+
+def _declared_affine(filename: Any) -> np.ndarray | None:
+    """The voxel-to-world affine a NIfTI file's header declares (header only), None for other files."""
+    if not isinstance(filename, (str, Path)) or not str(filename).endswith((".nii", ".nii.gz")):
+        return None
+    import nibabel as nib
+
+    try:
+        return np.asarray(nib.load(str(filename)).header.get_best_affine(), dtype=float)
+    except Exception as e:  # noqa: BLE001 - any header failure is the file's problem
+        raise CorruptedImageError(filename, f"unusable voxel-to-world affine in the header ({_one_line(e)})") from e
+
+
+def _check_affine(affine: Any, path: str | Path | None) -> None:
+    if affine is None:
+        return
+    a = np.asarray(affine.detach().cpu() if isinstance(affine, torch.Tensor) else affine, dtype=float)
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 3:
+        return
+    if not np.isfinite(a).all():
+        raise CorruptedImageError(path, "the voxel-to-world affine holds NaN or Inf values")
+    rotation = a[:-1, :-1]
+    zooms = np.linalg.norm(rotation, axis=0)
+    if (zooms < 1e-6).any():
+        raise CorruptedImageError(path, f"voxel size {np.round(zooms, 6).tolist()} mm: a voxel size is zero")
+    directions = rotation / zooms
+    shear = float(np.abs(directions.T @ directions - np.eye(len(zooms))).max())
+    if shear > 1e-3:
+        logger.warning("%s: the voxel axes are not orthogonal (sheared affine, %.3g); it is resampled in world "
+                       "coordinates", path or "<array>", shear)
 
 
 class RobustLoadImage(Transform):
@@ -145,9 +188,11 @@ class RobustLoadImage(Transform):
         reader: Any = None,
         skip_corrupted: bool = False,
         allow_constant: bool = True,
+        num_channels: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.loader = LoadImage(reader=reader, image_only=image_only, ensure_channel_first=ensure_channel_first, **kwargs)
+        self.num_channels = num_channels
         self.spatial_dims = spatial_dims
         self.ensure_channel_first = ensure_channel_first
         self.image_only = image_only
@@ -173,12 +218,14 @@ class RobustLoadImage(Transform):
         except Exception as e:  # any reader failure becomes one line naming the file
             raise CorruptedImageError(filename, _describe_read_error(Path(str(filename)), e)) from e
         img = out if self.image_only else out[0]
+        _check_affine(_declared_affine(filename), filename)  # readers may replace a broken one silently
         if self.ensure_channel_first:
             channel_dim: int | None = 0
         else:
             cd = getattr(img, "meta", {}).get("original_channel_dim", None)
             channel_dim = cd if isinstance(cd, int) and not isinstance(cd, bool) else None
-        check_image(img, filename, self.spatial_dims, self.allow_constant, channel_dim)
+        check_image(img, filename, self.spatial_dims, self.allow_constant, channel_dim,
+                    self.num_channels if channel_dim is not None else None)
         return out
 
     @staticmethod

@@ -20,6 +20,7 @@ __all__ = [
     "atomic_path",
     "atomic_save",
     "is_temporary",
+    "remove_stale_temporaries",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
@@ -53,6 +54,39 @@ def is_temporary(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an unfinished temporary file made by :func:`atomic_path`."""
     name = Path(path).name
     return name.startswith(".") and name.endswith(TMP_SUFFIX)
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, min_age_s: float = 60.0) -> list[Path]:
+    """Delete the temporary files under ``folder`` left by writers that were killed: the process named in the
+    temporary name is gone and the file is older than ``min_age_s``. Returns what was removed."""
+    import time
+
+    removed, now = [], time.time()
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for path in root.rglob(f".*{TMP_SUFFIX}"):
+        parts = path.name.split(".")
+        pid = next((int(p) for p in reversed(parts) if p.isdigit()), None)
+        try:
+            old = now - path.stat().st_mtime >= min_age_s
+        except OSError:
+            continue
+        if pid is not None and old and not _writer_alive(pid):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager

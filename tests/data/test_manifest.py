@@ -274,6 +274,7 @@ def test_validate_missing_files(manifest, tmp_path):
         (lambda m: m["test"][0].update(fold=2), "test[0]: test item has fold 2"),
         (lambda m: m.update(training=[dict(it, fold=7) for it in m["training"][:1]]), "fold 7 out of range 0..4"),
         (lambda m: m["validation"][0].update(image="/abs/x.nii"), "absolute path: /abs/x.nii"),
+        (lambda m: m["validation"][0].update(image="../outside/x.nii.gz"), "path escapes dataset_dir: ../outside"),
         (lambda m: m.pop("seed"), "top level: 'seed' is a required property"),
         (lambda m: m.update(training={}), "training: expected array, got dict"),
     ],

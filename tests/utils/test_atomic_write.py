@@ -88,3 +88,22 @@ def test_helpers_round_trip(tmp_path):
     path = atomic_save({"w": torch.arange(3)}, tmp_path / "e.pt")
     assert torch.equal(torch.load(path, weights_only=True)["w"], torch.arange(3))
     assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.bin", "c.json", "d.bin", "e.pt"]
+
+
+def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
+    import time
+
+    from monai_pipelines.utils.atomic_write import remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / "checkpoints" / f".latest.pt.{dead_pid}.pt.tmp"
+    live = tmp_path / "metrics" / f".metrics.json.{os.getpid()}.json.tmp"
+    fresh = tmp_path / f".fresh.json.{dead_pid}.json.tmp"
+    for path in (stale, live, fresh):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    for path in (stale, live):
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and fresh.exists()  # a live writer's, and a too recent one, stay
