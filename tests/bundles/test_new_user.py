@@ -91,6 +91,10 @@ END_TO_END = {
 }
 
 
+def _tail(proc) -> str:
+    return (proc.stdout + proc.stderr)[-2500:]
+
+
 def _one_error_line(proc) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("parsing config_file")]
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -123,7 +127,7 @@ def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp
     # evaluate, export, verify and infer from the trained run, found by the configs' defaults in the clone
     settings = record["settings"]
     proc = cli(bundle, "evaluating", root=clone, **{**overrides, "output_dir": out})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, _tail(proc)
     assert (Path(out) / "config" / "evaluating.json").is_file()
     ckpt_name, net_config, inputs, sizes = END_TO_END[bundle]
     (ckpt,) = (Path(out) / "checkpoints").glob(ckpt_name)
@@ -131,15 +135,16 @@ def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp
     meta, net_files = str(bundle_dir / "configs" / "metadata.json"), str(bundle_dir / "configs" / net_config)
     net_args = {"config_file": net_files, "meta_file": meta, **({"ckpt_path": str(ckpt)} if net_config ==
                                                                "inference.json" else overrides)}
-    proc = monai_bundle("ckpt_export", "network_def", root=clone, filepath=str(bundle_dir / "models" / "model.ts"),
-                        ckpt_file=str(ckpt), key_in_ckpt="network", **net_args)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (bundle_dir / "models" / "model.ts").stat().st_size > 1000
+    exported = Path(out) / "model.ts"
+    proc = monai_bundle("ckpt_export", "network_def", root=clone, filepath=str(exported), ckpt_file=str(ckpt),
+                        key_in_ckpt="network", **net_args)
+    assert proc.returncode == 0, _tail(proc)
+    assert exported.stat().st_size > 1000
     proc = monai_bundle("verify_net_in_out", "network_def", root=clone, **sizes, **net_args)
     assert proc.returncode == 0 and "data shape of network is verified with no error" in proc.stdout + proc.stderr, \
-        proc.stdout[-3000:] + proc.stderr[-3000:]
+        _tail(proc)
     proc = cli(bundle, "inference", root=clone, **inputs(settings, tmp_path))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, _tail(proc)
     written = [p for p in (bundle_dir / "runs").rglob("inference/*") if p.is_file()]
     assert written, "inference wrote nothing in the checkout whose config was run"
 

@@ -10,6 +10,7 @@ import torch
 from monai_pipelines.data.ixi import head_mask, normalise_percentile
 from monai_pipelines.data.synthetic.head_phantom import make_head_phantom, save_nifti
 from monai_pipelines.inferers.missing_sequence_inferer import MissingSequenceInferer
+from monai_pipelines.utils.errors import InputError
 
 
 class CopyChannel(torch.nn.Module):
@@ -83,7 +84,7 @@ def test_register_false_rejects_other_grid(tmp_path):
     inferer = MissingSequenceInferer(CopyChannel(src=1), spatial_size=28, register=False)
     with pytest.raises(ValueError, match="not on the grid"):
         inferer({"T1": t1, "T2": files["T2"]})
-    with pytest.raises(FileNotFoundError, match="PD input"):
+    with pytest.raises(InputError, match="PD input .*missing.nii.gz: file not found"):
         inferer({"PD": tmp_path / "missing.nii.gz"})
 
 
