@@ -1,4 +1,10 @@
 
-from .conditional_gan_trainer import ConditionalGanTrainer, GanOutputKeys, prepare_condition_target
+from .conditional_gan_trainer import (
+    ConditionalGanTrainer,
+    DiscriminatorPair,
+    GanOutputKeys,
+    UpdateOrder,
+    prepare_condition_target,
+)
 from .supervised_evaluator import SupervisedEvaluator
 from .supervised_trainer import SupervisedTrainer
