@@ -87,6 +87,16 @@ def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
     assert len(predictions) == 2
     assert len(list((out / "plots" / "test").glob("*_panel.png"))) == 2
 
+    # evaluation on a chosen list of subjects, from any split (the guide's --test-patients; paths name subjects)
+    manifest = json.loads((small_dataset / "manifest.json").read_text())
+    chosen = [manifest["test"][0]["subject"], manifest["training"][0]["subject"]]
+    run("evaluating", config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")],
+        logging_file=False, dataset_dir=str(small_dataset), output_dir=str(out), num_workers=0,
+        subjects=f"{small_dataset / chosen[0]},{chosen[1]}")
+    rows = (out / "metrics" / "subjects_metrics.csv").read_text().strip().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == chosen
+    assert len(list((out / "predictions" / "subjects").glob("*_synthetic_ct.nii.gz"))) == 2
+
     # TorchScript export of the trained network, defined by the checkpoint (inference.json's network_def)
     ts_path = tmp_path / "model.ts"
     ckpt_export("network_def", filepath=str(ts_path), ckpt_file=str(ckpt / "checkpoint_best.pt"),
