@@ -194,6 +194,8 @@ def test_document_layout_runs_as_is_with_images_loss_log_and_slice_pngs(tmp_path
     assert manifest["folds"] == 5 and manifest["seed"] == 0 and len(manifest["test"]) == 1
     assert "had no manifest.json: built one from its paired layout with seeded folds" in caplog.text
 
+    history = json.loads((out / "metrics" / "history.json").read_text())
+    assert history[0]["lr"] == pytest.approx(1e-4)  # the generator's rate (the GAN trainer sets it after attach)
     # 4 training subjects x 4 slices = 16 images: 4 iterations of 4; loss lines at 4, 8, 12, 16; images at 8, 16
     lines = (out / "loss_log.txt").read_text().splitlines()
     assert lines[0].startswith("================ Training Loss") and len(lines) == 5
