@@ -43,6 +43,13 @@ def image_row(image: torch.Tensor | np.ndarray, value_range: Sequence[float] = (
     return (np.concatenate([np.rot90(c) for c in scaled], axis=1) * 255).round().astype(np.uint8)
 
 
+def _fitted_window(images: list[Any]) -> tuple[float, float]:
+    values = np.concatenate([np.asarray(x.detach().float().cpu() if isinstance(x, torch.Tensor) else x,
+                                        np.float32).ravel() for x in images]) if images else np.zeros(1, np.float32)
+    lo, hi = (float(v) for v in np.percentile(values, (0.5, 99.5)))
+    return (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
+
+
 class TrainingImageWriter:
     """Every ``display_freq`` training images, the first item of named output batches as images (rank 0 only).
 
@@ -51,7 +58,8 @@ class TrainingImageWriter:
         images: display name -> key of ``engine.state.output`` (e.g. ``{"real_A": "condition", "fake_B": "pred",
             "real_B": "target"}``); each is drawn as its channels side by side.
         display_freq: images between displays (the reference's ``--display_freq``).
-        value_range: network values shown black to white.
+        value_range: network values shown black to white; None (default): a window fitted to each display's images
+            together (0.5 / 99.5 percentiles), so soft tissue in a wide CT window is not a flat dark grey.
         log_dir: TensorBoard folder (images under ``train/<name>``); None: the page only.
         max_rows: displays kept on the page (older images are deleted).
     """
@@ -61,14 +69,14 @@ class TrainingImageWriter:
         output_dir: str | os.PathLike,
         images: Mapping[str, str],
         display_freq: int = 100,
-        value_range: Sequence[float] = (-1.0, 1.0),
+        value_range: Sequence[float] | None = None,
         log_dir: str | os.PathLike | None = None,
         max_rows: int | None = 100,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.images = dict(images)
         self.display_freq = int(display_freq)
-        self.value_range = tuple(float(v) for v in value_range)
+        self.value_range = None if value_range is None else tuple(float(v) for v in value_range)
         self.log_dir = None if log_dir is None else str(log_dir)
         self.max_rows = max_rows
         self.rows: list[dict[str, Any]] = []
@@ -91,11 +99,10 @@ class TrainingImageWriter:
             return
         epoch, seen, step = engine.state.epoch, images_seen(engine), engine.state.iteration
         row: dict[str, Any] = {"epoch": epoch, "images_seen": seen, "files": {}}
-        for name, key in self.images.items():
-            if key not in output:
-                continue
-            value = output[key]
-            picture = image_row(value[0] if batched else value, self.value_range)
+        shown = {name: output[key][0] if batched else output[key] for name, key in self.images.items() if key in output}
+        window = self.value_range or _fitted_window(list(shown.values()))
+        for name, value in shown.items():
+            picture = image_row(value, window)
             path = self.output_dir / "images" / f"epoch{epoch:03d}_iter{seen}_{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:

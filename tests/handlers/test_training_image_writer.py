@@ -30,7 +30,7 @@ def test_displays_every_display_freq_images_on_the_page_and_in_tensorboard(tmp_p
     engine.data_loader = loader
     web, logs = tmp_path / "web", tmp_path / "logs"
     writer = TrainingImageWriter(web, {"real_A": "condition", "fake_B": "pred", "real_B": "target"}, display_freq=8,
-                                 log_dir=logs)
+                                 log_dir=logs, value_range=(-1.0, 1.0))
     writer.attach(engine)
     engine.run(loader, max_epochs=2)  # 6 iterations of 4 images: displays at 8, 16 and 24 images
     names = sorted(p.name for p in (web / "images").iterdir())
@@ -45,3 +45,16 @@ def test_displays_every_display_freq_images_on_the_page_and_in_tensorboard(tmp_p
     assert sorted(events.Tags()["images"]) == ["train/fake_B", "train/real_A", "train/real_B"]
     assert [e.step for e in events.Images("train/fake_B")] == [2, 4, 6]
     assert writer.state_dict()["rows"][0]["images_seen"] == 24
+
+
+def test_default_window_is_fitted_to_each_display(tmp_path):
+    def step(engine, batch):
+        ramp = torch.linspace(-0.6, -0.4, 64).reshape(1, 1, 8, 8)  # a narrow band of a wide window
+        return {"pred": ramp.expand(4, 1, 8, 8)}
+
+    engine = Engine(step)
+    engine.data_loader = DataLoader(list(range(4)), batch_size=4)
+    TrainingImageWriter(tmp_path, {"fake_B": "pred"}, display_freq=4).attach(engine)
+    engine.run(engine.data_loader, max_epochs=1)
+    shown = np.asarray(Image.open(tmp_path / "images" / "epoch001_iter4_fake_B.png"))
+    assert shown.min() <= 2 and shown.max() >= 253  # the band spans black to white
