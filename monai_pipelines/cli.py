@@ -19,6 +19,7 @@ from monai_pipelines import __version__
 
 # "module" paths exposing add_parser(subparsers); one line per command group.
 COMMAND_MODULES: tuple[str, ...] = (
+    "monai_pipelines.bundle.evaluate_cli",
     "monai_pipelines.data.manifest_cli",
     "monai_pipelines.data.ixi_cli",
     "monai_pipelines.metrics.compare_runs",

@@ -162,7 +162,8 @@ class TrainingHandlers:
 
     def _on_started(self, trainer: Engine) -> None:
         """Add what only exists now to the checkpoints: the GradScalers (made in ``run``), the sampler, and the
-        stateful handlers attached to the trainer and the evaluator."""
+        stateful handlers attached to the trainer and the evaluator; give the history the optimizer whose learning
+        rate it records when the trainer had none yet at attach time."""
         assert self.checkpoint is not None
         found = dict(self._trainer_state(trainer))
         sampler = getattr(getattr(trainer, "data_loader", None), "sampler", None)
@@ -182,6 +183,8 @@ class TrainingHandlers:
                 known.append(handler)
         for key, obj in found.items():
             self.checkpoint.save_dict.setdefault(key, obj)
+        if self.history is not None and self.history.optimizer is None:  # a GAN trainer sets its optimizers after
+            self.history.optimizer = found.get("optimizer")  # MONAI's Workflow attached the handlers
 
     def _set_sampler_epoch(self, trainer: Engine) -> None:
         """Order and augmentation of this epoch; a resumed epoch skips what it already trained on."""

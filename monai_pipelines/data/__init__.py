@@ -21,5 +21,6 @@ from .patch_dataset import BalancedPatchDataset
 from .pixel_balanced_sampler import GLACIER_TARGETS, PixelBalancedSampler, crop_window, save_sampler_report
 from .screening import screen_datalist
 from .slice_dataset import VolumeSliceDataset
+from .subject_selection import parse_subjects, select_subjects
 
 __getattr__ = lazy_submodules(__name__)

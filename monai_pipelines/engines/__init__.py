@@ -1,7 +1,13 @@
 
 from monai_pipelines import lazy_submodules
 
-from .conditional_gan_trainer import ConditionalGanTrainer, GanOutputKeys, prepare_condition_target
+from .conditional_gan_trainer import (
+    ConditionalGanTrainer,
+    DiscriminatorPair,
+    GanOutputKeys,
+    UpdateOrder,
+    prepare_condition_target,
+)
 from .supervised_evaluator import SupervisedEvaluator
 from .supervised_trainer import SupervisedTrainer
 

@@ -1,7 +1,12 @@
-"""Conditional GAN training (pix2pix, MM-GAN) as a MONAI ``Trainer``: the discriminator sees (condition, image) pairs.
+"""Conditional GAN training (pix2pix, MM-GAN) as a MONAI ``Trainer``: the discriminator sees image pairs.
 
 MONAI's ``GanTrainer`` feeds latent codes to the generator and its ``AdversarialTrainer`` never shows the discriminator
 the condition, so this engine is ours; it keeps MONAI's Workflow/Ignite events so every MONAI handler attaches.
+The two reference recipes differ in what the discriminator is shown and in the order of the updates, so both are
+settings (:class:`DiscriminatorPair`, :class:`UpdateOrder`): pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix) steps D
+on ``[condition, image]`` and then G; MM-GAN (trane293/mm-gan, ``train_mmgan_brats2018.py``) steps G first, then D on
+``[image, real]`` (``discriminator(fake_x, x_r)`` and ``discriminator(x_r, x_r)``) with the generator run again after
+its update.
 """
 
 from __future__ import annotations
@@ -21,6 +26,20 @@ from torch.optim import Optimizer
 from monai_pipelines.engines.amp import autocast, grad_scaler, network_to_channels_last, to_channels_last
 from monai_pipelines.losses.adversarial_loss import AdversarialLoss
 from monai_pipelines.utils.enums import Keys
+
+
+class DiscriminatorPair(StrEnum):
+    """What the discriminator sees, as channels ``[a, b]`` (``image`` = the real target or the generator's output)."""
+
+    CONDITION_IMAGE = "condition_image"  # pix2pix: [condition, image]
+    IMAGE_TARGET = "image_target"  # MM-GAN reference: [image, real target] (real pair: [target, target])
+
+
+class UpdateOrder(StrEnum):
+    """Order of the two optimiser steps in an iteration."""
+
+    D_FIRST = "d_first"  # pix2pix: D on the detached output, then G with D frozen
+    G_FIRST = "g_first"  # MM-GAN reference: G against the current D, then D on the updated generator's output
 
 
 class GanOutputKeys(StrEnum):
@@ -65,11 +84,15 @@ def prepare_condition_target(condition_key: str = Keys.CONDITION, target_key: st
 
 
 class ConditionalGanTrainer(Trainer):
-    """pix2pix-style training: per iteration one discriminator step, then one generator step with D frozen.
+    """Conditional GAN training: per iteration one discriminator step and one generator step with D frozen.
 
-    D step: ``d_loss = 0.5 * (adv(D([c, fake.detach()]), fake) + adv(D([c, real]), real))``; G step:
+    With the default ``discriminator_pair="condition_image"`` and ``update_order="d_first"`` (pix2pix), D step:
+    ``d_loss = 0.5 * (adv(D([c, fake.detach()]), fake) + adv(D([c, real]), real))``; G step:
     ``g_loss = lambda_adversarial * adv(D([c, fake]), real) + lambda_reconstruction * rec(fake, real)`` with D's
     ``requires_grad`` off, so the generator step never touches D's gradients. ``[a, b]`` is channel concatenation.
+    ``discriminator_pair="image_target"`` shows D ``[fake, real]`` and ``[real, real]`` instead; ``update_order=
+    "g_first"`` steps G first and then D on the output of the generator run again after its step (MM-GAN's reference;
+    one more generator forward per iteration, without gradients).
 
     Args:
         generator, discriminator: networks; the discriminator takes condition + target channels.
@@ -88,6 +111,8 @@ class ConditionalGanTrainer(Trainer):
         discriminator_targets_fn: ``(d_fake_logits, extras) -> targets`` of the discriminator for the fake pair
             (default all fake), or a tuple ``(d_targets, g_targets)`` to also set the generator's targets for the
             fake (default all real). Targets are bools or tensors as :class:`AdversarialLoss` takes them.
+        discriminator_pair: :class:`DiscriminatorPair`, what D sees.
+        update_order: :class:`UpdateOrder`, which network steps first.
 
     ``engine.state.output`` holds the :class:`GanOutputKeys` scalars (detached tensors) and the detached
     ``condition``, ``target`` and ``pred`` batches. Fires MONAI ``IterationEvents``: FORWARD_COMPLETED (generator
@@ -135,6 +160,8 @@ class ConditionalGanTrainer(Trainer):
         generator_output_transform: Callable | None = None,
         reconstruction_weight_fn: Callable | None = None,
         discriminator_targets_fn: Callable | None = None,
+        discriminator_pair: str = DiscriminatorPair.CONDITION_IMAGE,
+        update_order: str = UpdateOrder.D_FIRST,
     ) -> None:
         super().__init__(
             device=device,
@@ -173,6 +200,8 @@ class ConditionalGanTrainer(Trainer):
         self.generator_output_transform = generator_output_transform
         self.reconstruction_weight_fn = reconstruction_weight_fn
         self.discriminator_targets_fn = discriminator_targets_fn
+        self.discriminator_pair = _choice(DiscriminatorPair, discriminator_pair, "discriminator_pair")
+        self.update_order = _choice(UpdateOrder, update_order, "update_order")
         self._elementwise_reconstruction: Callable | None = None
         if reconstruction_weight_fn is not None:
             if not hasattr(self.reconstruction_loss, "reduction"):
@@ -211,6 +240,55 @@ class ConditionalGanTrainer(Trainer):
         for p in net.parameters():
             p.requires_grad_(flag)
 
+    def _pair(self, image: torch.Tensor, condition: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The discriminator's input for ``image`` (the real target or a generator output)."""
+        if self.discriminator_pair == DiscriminatorPair.CONDITION_IMAGE:
+            return torch.cat([condition, image], 1)
+        return torch.cat([image, target], 1)
+
+    def _generate(self, condition: torch.Tensor, target: torch.Tensor, extras: dict) -> torch.Tensor:
+        with self._autocast():
+            fake = self.generator(condition)
+            if self.generator_output_transform is not None:
+                fake = self.generator_output_transform(fake, condition, target, extras)
+        return fake
+
+    def _d_step(self, condition: torch.Tensor, target: torch.Tensor, fake: torch.Tensor, extras: dict) -> tuple:
+        """One discriminator step on the detached ``fake``; returns (d_loss, d_real, d_fake)."""
+        disc = self.discriminator
+        self._set_requires_grad(disc, True)
+        self.d_optimizer.zero_grad(set_to_none=self.optim_set_to_none)
+        with self._autocast():
+            # fake pair first, then real pair (the reference's order, which BN statistics see)
+            d_fake_logits = disc(self._pair(fake.detach(), condition, target))
+            d_fake = self.adversarial_loss(d_fake_logits, self._fake_targets(d_fake_logits, extras)[0],
+                                           for_discriminator=True)
+            d_real = self.adversarial_loss(disc(self._pair(target, condition, target)), True, for_discriminator=True)
+            d_loss = 0.5 * (d_fake + d_real)
+        self.d_scaler.scale(d_loss).backward()
+        self.d_scaler.step(self.d_optimizer)
+        self.d_scaler.update()
+        return d_loss, d_real, d_fake
+
+    def _g_step(self, condition: torch.Tensor, target: torch.Tensor, fake: torch.Tensor, extras: dict) -> torch.Tensor:
+        """One generator step with the discriminator frozen; returns g_loss."""
+        disc = self.discriminator
+        self._set_requires_grad(disc, False)
+        self.g_optimizer.zero_grad(set_to_none=self.optim_set_to_none)
+        with self._autocast():
+            logits = disc(self._pair(fake, condition, target))
+            g_adv = self.adversarial_loss(logits, self._fake_targets(logits, extras)[1], for_discriminator=False)
+            g_rec = self._reconstruction(fake, target, extras)
+            g_loss = self.lambda_adversarial * g_adv + self.lambda_reconstruction * g_rec
+        self.state.output.update({GanOutputKeys.G_ADV: g_adv.detach(), GanOutputKeys.G_REC: g_rec.detach()})
+        self.fire_event(IterationEvents.LOSS_COMPLETED)
+        self.g_scaler.scale(g_loss).backward()
+        self.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        self.g_scaler.step(self.g_optimizer)
+        self.g_scaler.update()
+        self._set_requires_grad(disc, True)
+        return g_loss
+
     def _iteration(self, engine: ConditionalGanTrainer, batchdata: Any) -> dict[str, Any]:
         if batchdata is None:
             raise ValueError("must provide batch data for current iteration.")
@@ -221,44 +299,20 @@ class ConditionalGanTrainer(Trainer):
             condition, target, extras = engine.batch_transform(condition, target, engine)
         if engine.channels_last:
             condition, target = to_channels_last(condition), to_channels_last(target)
-        gen, disc = engine.generator, engine.discriminator
-        gen.train()
-        disc.train()
+        engine.generator.train()
+        engine.discriminator.train()
 
-        with engine._autocast():
-            fake = gen(condition)
-            if engine.generator_output_transform is not None:
-                fake = engine.generator_output_transform(fake, condition, target, extras)
+        fake = engine._generate(condition, target, extras)
         engine.state.output = {Keys.CONDITION: condition.detach(), Keys.TARGET: target, Keys.PRED: fake.detach()}
         engine.fire_event(IterationEvents.FORWARD_COMPLETED)
-
-        # discriminator step: fake pair first, then real pair (the reference's order, which BN statistics see)
-        engine._set_requires_grad(disc, True)
-        engine.d_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        with engine._autocast():
-            d_fake_logits = disc(torch.cat([condition, fake.detach()], 1))
-            d_fake_target, g_fake_target = engine._fake_targets(d_fake_logits, extras)
-            d_fake = engine.adversarial_loss(d_fake_logits, d_fake_target, for_discriminator=True)
-            d_real = engine.adversarial_loss(disc(torch.cat([condition, target], 1)), True, for_discriminator=True)
-            d_loss = 0.5 * (d_fake + d_real)
-        engine.d_scaler.scale(d_loss).backward()
-        engine.d_scaler.step(engine.d_optimizer)
-        engine.d_scaler.update()
-
-        # generator step with the discriminator frozen
-        engine._set_requires_grad(disc, False)
-        engine.g_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        with engine._autocast():
-            g_adv = engine.adversarial_loss(disc(torch.cat([condition, fake], 1)), g_fake_target, for_discriminator=False)
-            g_rec = engine._reconstruction(fake, target, extras)
-            g_loss = engine.lambda_adversarial * g_adv + engine.lambda_reconstruction * g_rec
-        engine.state.output.update({GanOutputKeys.G_ADV: g_adv.detach(), GanOutputKeys.G_REC: g_rec.detach()})
-        engine.fire_event(IterationEvents.LOSS_COMPLETED)
-        engine.g_scaler.scale(g_loss).backward()
-        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-        engine.g_scaler.step(engine.g_optimizer)
-        engine.g_scaler.update()
-        engine._set_requires_grad(disc, True)
+        if engine.update_order == UpdateOrder.D_FIRST:
+            d_loss, d_real, d_fake = engine._d_step(condition, target, fake, extras)
+            g_loss = engine._g_step(condition, target, fake, extras)
+        else:
+            g_loss = engine._g_step(condition, target, fake, extras)
+            with torch.no_grad():  # the reference runs the updated generator again for D
+                refreshed = engine._generate(condition, target, extras)
+            d_loss, d_real, d_fake = engine._d_step(condition, target, refreshed, extras)
 
         engine.state.output.update(
             {
@@ -272,6 +326,13 @@ class ConditionalGanTrainer(Trainer):
         )
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output
+
+
+def _choice(enum: type[StrEnum], value: str, name: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {[e.value for e in enum]}, got {value!r}.") from None
 
 
 def _linear_decay(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:

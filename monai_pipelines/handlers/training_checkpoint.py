@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,7 @@ class TrainingCheckpoint:
     - ``snapshot`` (a pattern with ``{epoch}``): a full-state copy every ``snapshot_every`` epochs, the newest
       ``keep_snapshots`` kept (None: all);
     - ``best``: a full-state copy whenever ``key_metric`` improves;
+    - ``best_by``: more such copies, one per metric (e.g. ``{"val_ssim": ["best_ssim.pth", "max"]}``);
     - ``final``: ``final_save_dict`` (default: the networks) when training really completed (not when a time budget
       stopped it).
 
@@ -193,6 +194,7 @@ class TrainingCheckpoint:
         save_dict: name -> object with ``state_dict``/``load_state_dict``; the trainer is added as ``"trainer"``.
             RNG states, this handler's state and the contract are added automatically.
         key_metric: name in ``metric_engine.state.metrics`` (metric_engine defaults to the trainer).
+        best_by: metric name -> (file name, "min" | "max") of further best copies, ranked like ``key_metric``.
         contract: the run contract (JSON-able mapping) stored in every file, so a checkpoint describes its model.
         rng_state: RNG capture (default: Python, NumPy and torch global generators).
     """
@@ -210,6 +212,7 @@ class TrainingCheckpoint:
         final_save_dict: Mapping[str, Any] | None = None,
         key_metric: str | None = None,
         key_metric_mode: str = "min",
+        best_by: Mapping[str, Sequence[str]] | None = None,
         metric_engine: Engine | None = None,
         every_n_iterations: int | None = None,
         contract: Mapping[str, Any] | None = None,
@@ -219,6 +222,13 @@ class TrainingCheckpoint:
     ) -> None:
         if key_metric_mode not in ("min", "max"):
             raise ValueError(f"key_metric_mode must be 'min' or 'max', got {key_metric_mode!r}.")
+        self.best_by = {str(metric): (str(spec[0]), str(spec[1])) for metric, spec in (best_by or {}).items()}
+        for metric, (_, mode) in self.best_by.items():
+            if mode not in ("min", "max"):
+                raise ValueError(f"best_by[{metric!r}]: mode must be 'min' or 'max', got {mode!r}.")
+        # metric -> (best score, its epoch) of the best_by copies
+        self.best_by_scores: dict[str, tuple[float | None, int]] = dict.fromkeys(self.best_by, (None, -1))
+        self._improved_by: list[str] = []
         for name, value in (("snapshot_every", snapshot_every), ("keep_snapshots", keep_snapshots),
                             ("every_n_iterations", every_n_iterations)):
             if value is not None and int(value) < 1:
@@ -328,6 +338,7 @@ class TrainingCheckpoint:
             self._scored_epoch = epoch
             if self._update_best(engine):
                 self._improved_epoch = epoch
+            self._improved_by = [metric for metric in self.best_by if self._update_best_by(engine, metric)]
         if not is_main_process():
             return None
         if self._saved_iteration != engine.state.iteration:
@@ -341,6 +352,12 @@ class TrainingCheckpoint:
             self._improved_epoch = -1
             logger.info("%s improved to %.6g at epoch %d: wrote %s", self.key_metric, self.best_score, epoch,
                         self.best_path)
+        for metric in self._improved_by:
+            path = self.save_dir / self.best_by[metric][0]
+            atomic_copy(self.latest_path, path)
+            logger.info("%s improved to %.6g at epoch %d: wrote %s", metric, self.best_by_scores[metric][0], epoch,
+                        path)
+        self._improved_by = []
         return self.latest_path
 
     def save_iteration(self, engine: Engine) -> Path | None:
@@ -365,28 +382,37 @@ class TrainingCheckpoint:
             payload[CONTRACT_KEY] = self.contract
         return payload
 
-    def _update_best(self, engine: Engine) -> bool:
-        if self.key_metric is None:
-            return False
+    def _metric_value(self, engine: Engine, metric: str) -> float | None:
+        """This epoch's ``metric``, or None when it was not computed this epoch (or is NaN)."""
         source = self.metric_engine if self.metric_engine is not None else engine
         if source is not engine and not evaluated_this_epoch(source, engine):
-            return False  # the evaluator did not run this epoch: its metrics are stale
-        value = source.state.metrics.get(self.key_metric)
+            return None  # the evaluator did not run this epoch: its metrics are stale
+        value = source.state.metrics.get(metric)
         if value is None:
             if source.state.metrics and not self._warned_metric:
-                logger.warning("key metric %r not among %s: no best checkpoint", self.key_metric,
-                               sorted(source.state.metrics))
+                logger.warning("key metric %r not among %s: no best checkpoint", metric, sorted(source.state.metrics))
                 self._warned_metric = True
-            return False
+            return None
         value = float(value.item() if isinstance(value, torch.Tensor) else value)
-        if value != value:  # NaN
+        return None if value != value else value  # NaN
+
+    @staticmethod
+    def _better(value: float, best: float | None, mode: str) -> bool:
+        return best is None or (value < best if mode == "min" else value > best)
+
+    def _update_best(self, engine: Engine) -> bool:
+        value = None if self.key_metric is None else self._metric_value(engine, self.key_metric)
+        if value is None or not self._better(value, self.best_score, self.key_metric_mode):
             return False
-        better = self.best_score is None or (
-            value < self.best_score if self.key_metric_mode == "min" else value > self.best_score
-        )
-        if better:
-            self.best_score, self.best_epoch = value, engine.state.epoch
-        return better
+        self.best_score, self.best_epoch = value, engine.state.epoch
+        return True
+
+    def _update_best_by(self, engine: Engine, metric: str) -> bool:
+        value = self._metric_value(engine, metric)
+        if value is None or not self._better(value, self.best_by_scores[metric][0], self.best_by[metric][1]):
+            return False
+        self.best_by_scores[metric] = (value, engine.state.epoch)
+        return True
 
     def _prune_snapshots(self) -> None:
         if self.keep_snapshots is None:
@@ -458,6 +484,7 @@ class TrainingCheckpoint:
         }
         state = self._engine.state if self._engine is not None else None
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "key_metric": self.key_metric,
+                "best_by": {m: {"score": score, "epoch": ep} for m, (score, ep) in self.best_by_scores.items()},
                 "engine_best": best, "epoch": int(state.epoch) if state else 0,
                 "iteration": int(state.iteration) if state else 0}
 
@@ -467,6 +494,10 @@ class TrainingCheckpoint:
             if saved is not None and saved["best_metric"] is not None:
                 engine.state.best_metric = saved["best_metric"]
                 engine.state.best_metric_epoch = saved["best_metric_epoch"]
+        saved_by = state.get("best_by") or {}
+        for metric in self.best_by:  # a metric the checkpoint did not rank by starts afresh
+            entry = saved_by.get(metric) or {}
+            self.best_by_scores[metric] = (entry.get("score"), int(entry.get("epoch", -1)))
         if state.get("key_metric") != self.key_metric:
             logger.warning("checkpoint ranked by %r, now %r: best score reset", state.get("key_metric"),
                            self.key_metric)

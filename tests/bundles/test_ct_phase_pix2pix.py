@@ -171,3 +171,52 @@ def test_inference_equals_evaluation_and_feeds_the_training_slices(trained, tmp_
     for k, expected in training.items():
         gap = (slices[k] - expected).abs().max().item()
         assert gap <= 1e-5, f"slice {k} fed at inference differs from training's by {gap:.4g}"
+
+
+def test_document_layout_runs_as_is_with_images_loss_log_and_slice_pngs(tmp_path, caplog):
+    """trainA/trainB/testA/testB without a manifest: the first run builds and saves one with seeded folds and says
+    so; training shows images every display_freq images (TensorBoard + web/index.html) and writes loss_log.txt;
+    inference writes every slice as PNG when asked (off by default)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data = tmp_path / "ct_phases_dataset"
+    generate_thorax_phases(data, n_subjects=6, n_test=1, shape=(32, 32, 4), folds=2)
+    (data / "manifest.json").unlink()  # the document's layout: image folders only
+    out = tmp_path / "run"
+    caplog.set_level("INFO")
+    wf = ConfigWorkflow(config_file=str(CONFIGS / "train.json"), workflow_type="train", epochs=1, logging_file=False,
+                        dataset_dir=str(data), output_dir=str(out), display_freq=8, print_freq=4,
+                        **{**TINY, "batch_size": 4})
+    wf.initialize()
+    wf.run()
+    wf.finalize()
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["folds"] == 5 and manifest["seed"] == 0 and len(manifest["test"]) == 1
+    assert "had no manifest.json: built one from its paired layout with seeded folds" in caplog.text
+
+    history = json.loads((out / "metrics" / "history.json").read_text())
+    assert history[0]["lr"] == pytest.approx(1e-4)  # the generator's rate (the GAN trainer sets it after attach)
+    # 4 training subjects x 4 slices = 16 images: 4 iterations of 4; loss lines at 4, 8, 12, 16; images at 8, 16
+    lines = (out / "loss_log.txt").read_text().splitlines()
+    assert lines[0].startswith("================ Training Loss") and len(lines) == 5
+    assert lines[1].startswith("(epoch: 1, iters: 4, time: ") and " G_GAN: " in lines[1]
+    assert all(f" {k}: " in lines[-1] for k in ("G_GAN", "G_L1", "D_real", "D_fake"))
+    page = (out / "web" / "index.html").read_text()
+    assert "16 images seen" in page and "8 images seen" in page
+    assert len(list((out / "web" / "images").glob("*.png"))) == 2 * 3  # real_A, fake_B, real_B per display
+    events = EventAccumulator(str(out / "logs"), size_guidance={"images": 0})
+    events.Reload()
+    assert {"train/real_A", "train/fake_B", "train/real_B"} <= set(events.Tags()["images"])
+
+    test_input = data / "testA" / manifest["test"][0]["condition"].split("/")[-1]
+    common = dict(config_file=str(CONFIGS / "inference.json"), workflow_type="infer", input_path=str(test_input),
+                  ckpt_path=str(out / "checkpoints" / "checkpoint_best.pt"), report=False)
+    for save_slices, folder in ((False, tmp_path / "plain"), (True, tmp_path / "slices")):
+        wf = ConfigWorkflow(output_dir=str(folder), save_slices=save_slices, **common)
+        wf.initialize()
+        wf.run()
+        wf.finalize()
+    name = test_input.name.removesuffix(".nii.gz")
+    assert not list((tmp_path / "plain").glob("*_slices"))
+    pngs = sorted((tmp_path / "slices" / f"{name}_slices").glob("*.png"))
+    assert [p.name for p in pngs] == [f"{name}_{k:04d}.png" for k in range(4)]

@@ -63,7 +63,8 @@ def test_train_resume_evaluate_compare(tmp_path):
     out = tmp_path / "baseline"
     _train(**_overrides(data, out))
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert {"mmgan_epoch1.pth", "mmgan_epoch2.pth", "mmgan_latest.pth", "mmgan_best.pth", "mmgan_final.pth"} <= set(ckpts)
+    assert {"mmgan_epoch1.pth", "mmgan_epoch2.pth", "mmgan_latest.pth", "mmgan_best.pth", "mmgan_best_ssim.pth",
+            "mmgan_final.pth"} <= set(ckpts)
     state = torch.load(out / "checkpoints" / "mmgan_epoch2.pth", weights_only=True)
     for key in ("network", "discriminator", "optimizer", "d_optimizer", "lr_scheduler", "lr_scheduler1",
                 "history", "curriculum_scenarios", "contract"):
@@ -113,6 +114,23 @@ def _inference_run(tmp_path: Path, image_size: int) -> Path:
                 "slicing": slicing_record(image_size), "impute": "zeros"}
     torch.save({"network": net.state_dict(), "contract": contract}, run_dir / "checkpoints" / "mmgan_best.pth")
     return run_dir
+
+
+def test_step_lr_halves_at_the_scaled_epoch_and_best_ssim_is_kept(tmp_path):
+    """The document's StepLR(20, 0.5) over 60 epochs, scaled to StepLR(2, 0.5) over 5: epochs 1-2 train at 2e-4,
+    3-4 at 1e-4, 5 at 5e-5 (G and D alike); mmgan_best_ssim.pth is the epoch with the best mean SSIM."""
+    data = _slices_dataset(tmp_path / "data")
+    out = tmp_path / "steplr"
+    _train(**_overrides(data, out, epochs=5, lr_step=2, features=4, batch_size=8))
+    history = json.loads((out / "metrics" / "history.json").read_text())
+    assert [row["lr"] for row in history] == pytest.approx([2e-4, 2e-4, 1e-4, 1e-4, 5e-5])
+    state = torch.load(out / "checkpoints" / "mmgan_latest.pth", weights_only=True)
+    # after 5 steps both are at 2e-4 * 0.5 ** (5 // 2), epoch 6's rate
+    assert state["d_optimizer"]["param_groups"][0]["lr"] == state["optimizer"]["param_groups"][0]["lr"] == 5e-5
+    best_ssim = max(history, key=lambda row: row["val_ssim"])
+    kept = torch.load(out / "checkpoints" / "mmgan_best_ssim.pth", weights_only=True)
+    assert kept["training_checkpoint"]["best_by"]["val_ssim"] == {"score": pytest.approx(best_ssim["val_ssim"]),
+                                                                   "epoch": best_ssim["epoch"]}
 
 
 def _inference(run_dir: Path, **ov) -> ConfigWorkflow:

@@ -15,6 +15,7 @@ import torch
 from monai.bundle import run
 from monai.bundle.scripts import ckpt_export
 
+from monai_pipelines.cli import main as cli_main
 from monai_pipelines.data.synthetic.head_dataset import generate_head_mri_ct
 from monai_pipelines.handlers import load_checkpoint
 from monai_pipelines.networks import UNet3D
@@ -86,6 +87,16 @@ def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
     predictions = sorted((out / "predictions" / "test").glob("*_synthetic_ct.nii.gz"))
     assert len(predictions) == 2
     assert len(list((out / "plots" / "test").glob("*_panel.png"))) == 2
+
+    # evaluation on a chosen list of subjects, from any split (the guide's test_model.py --test-patients; paths name
+    # subjects), by `monai-pipelines evaluate`, which runs evaluate.json with --subjects
+    manifest = json.loads((small_dataset / "manifest.json").read_text())
+    chosen = [manifest["test"][0]["subject"], manifest["training"][0]["subject"]]
+    assert cli_main(["evaluate", "mri_to_ct_unet3d", "--test-patients", str(small_dataset / chosen[0]), chosen[1],
+                     "--dataset-dir", str(small_dataset), "--output-dir", str(out)]) == 0
+    rows = (out / "metrics" / "subjects_metrics.csv").read_text().strip().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == chosen
+    assert len(list((out / "predictions" / "subjects").glob("*_synthetic_ct.nii.gz"))) == 2
 
     # TorchScript export of the trained network, defined by the checkpoint (inference.json's network_def)
     ts_path = tmp_path / "model.ts"

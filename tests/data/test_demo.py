@@ -139,3 +139,41 @@ def test_versioned_demo_gets_its_own_folder(fake, tmp_path, monkeypatch):
     location = demo.ensure_demo_dataset("tiny")
     assert Path(location.dataset_dir) == tmp_path / "cache" / "demo" / "tiny_v3"
     assert demo.demo_folder_name("unversioned") == "unversioned"
+
+
+def _paired_folder(root: Path, n_train: int = 6) -> Path:
+    import nibabel as nib
+    import numpy as np
+
+    for folder, names in (("train", [f"patient_{i}" for i in range(n_train)]), ("test", ["patient_t"])):
+        for side in "AB":
+            (root / f"{folder}{side}").mkdir(parents=True, exist_ok=True)
+            for name in names:
+                nib.save(nib.Nifti1Image(np.zeros((4, 4, 2), np.int16), np.eye(4)),
+                         str(root / f"{folder}{side}" / f"{name}.nii.gz"))
+    return root
+
+
+def test_paired_layout_gets_a_seeded_manifest_on_first_use_and_keeps_it(tmp_path, caplog):
+    root = _paired_folder(tmp_path / "ct_phases_dataset")
+    with pytest.raises(FileNotFoundError, match="manifest not found"):  # no layout named: nothing is built
+        resolve_dataset(str(root), None)
+    caplog.set_level("INFO", logger="monai_pipelines")
+    location = resolve_dataset(str(root), None, layout="paired")
+    assert location.manifest == str(root / MANIFEST_NAME)
+    manifest = json.loads((root / MANIFEST_NAME).read_text())
+    assert manifest["folds"] == 5 and manifest["seed"] == 0
+    assert [it["subject"] for it in manifest["test"]] == ["patient_t"]
+    assert sorted({it["fold"] for it in manifest["training"] + manifest["validation"]}) == [0, 1, 2, 3, 4]
+    assert "had no manifest.json: built one from its paired layout with seeded folds (5 folds, seed 0" in caplog.text
+    before = (root / MANIFEST_NAME).read_bytes()
+    caplog.clear()
+    resolve_dataset(str(root), None, layout="paired")  # later runs reuse the saved folds, silently
+    assert (root / MANIFEST_NAME).read_bytes() == before and "built one" not in caplog.text
+
+
+def test_layout_too_small_for_the_folds_is_one_line(tmp_path):
+    root = _paired_folder(tmp_path / "small", n_train=3)
+    with pytest.raises(ValueError, match=r"the paired layout gave none: cannot make 5 folds .* manifest build paired"):
+        resolve_dataset(str(root), None, layout="paired")
+    assert not (root / MANIFEST_NAME).exists()

@@ -96,6 +96,56 @@ def test_one_iteration_equals_reference_pix2pix_step_and_updates_both_networks()
     assert all(p.requires_grad for p in disc.parameters())  # unfrozen again after the G step
 
 
+def _reference_mmgan_step(gen, disc, cond, real, lr=0.1, lam=10.0):
+    """trane293/mm-gan's iteration in plain PyTorch: G first against D([fake, x_r]), then D on [x_r, x_r] and on
+    [fake, x_r] with the generator run again after its step."""
+    opt_g, opt_d = torch.optim.SGD(gen.parameters(), lr=lr), torch.optim.SGD(disc.parameters(), lr=lr)
+    bce = torch.nn.BCEWithLogitsLoss()
+    opt_g.zero_grad()
+    fake = gen(cond)
+    pred_fake = disc(torch.cat([fake, real], 1))
+    loss_g = bce(pred_fake, torch.ones_like(pred_fake)) + lam * torch.nn.functional.l1_loss(fake, real)
+    loss_g.backward()
+    opt_g.step()
+    opt_d.zero_grad()
+    pred_real = disc(torch.cat([real, real], 1))
+    fake = gen(cond)
+    pred_fake = disc(torch.cat([fake.detach(), real], 1))
+    loss_d = 0.5 * (bce(pred_real, torch.ones_like(pred_real)) + bce(pred_fake, torch.zeros_like(pred_fake)))
+    loss_d.backward()
+    opt_d.step()
+    return loss_d.item(), loss_g.item()
+
+
+def test_mmgan_order_and_pair_equal_the_reference_iteration():
+    gen, disc = _nets(norm="instance")
+    ref_gen, ref_disc = copy.deepcopy(gen), copy.deepcopy(disc)
+    loader = _loader(n=2, batch_size=2)
+    batch = next(iter(loader))
+    trainer = _trainer(gen, disc, loader, discriminator_pair="image_target", update_order="g_first")
+    shown = []
+    disc.register_forward_pre_hook(lambda m, a: shown.append(a[0].detach().clone()))
+    trainer.run()
+    ref_d, ref_g = _reference_mmgan_step(ref_gen, ref_disc, batch["condition"], batch["target"])
+    out = trainer.state.output
+    assert float(out[GanOutputKeys.G_LOSS]) == pytest.approx(ref_g, rel=1e-5)
+    assert float(out[GanOutputKeys.D_LOSS]) == pytest.approx(ref_d, rel=1e-5)
+    for p, q in zip(list(gen.parameters()) + list(disc.parameters()),
+                    list(ref_gen.parameters()) + list(ref_disc.parameters())):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+    # G step: [fake, real]; D step: [refreshed fake, real] then [real, real]; the condition is never shown
+    assert len(shown) == 3 and all(torch.equal(x[:, 1:], batch["target"]) for x in shown)
+    assert torch.equal(shown[2][:, :1], batch["target"]) and not torch.equal(shown[0][:, :1], shown[1][:, :1])
+
+
+def test_unknown_pair_or_order_is_one_clear_error():
+    gen, disc = _nets()
+    with pytest.raises(ValueError, match="update_order must be one of"):
+        _trainer(gen, disc, _loader(), update_order="together")
+    with pytest.raises(ValueError, match="discriminator_pair must be one of"):
+        _trainer(gen, disc, _loader(), discriminator_pair="condition_target")
+
+
 def test_discriminator_gradients_untouched_by_generator_step():
     gen, disc = _nets()
     trainer = _trainer(gen, disc, _loader())

@@ -141,6 +141,38 @@ def test_snapshots_best_and_final_by_name(tmp_path):
         TrainingCheckpoint(tmp_path, {}, key_metric_mode="best")
 
 
+def _two_metric_run(save_dir, epochs, psnr, ssim):
+    """_toy_run with two metrics per epoch: 'psnr' ranks mmgan_best.pth, 'ssim' mmgan_best_ssim.pth."""
+    net = torch.nn.Linear(2, 1)
+    engine = Engine(lambda e, b: None)
+
+    def metrics(e):
+        e.state.metrics.update(psnr=psnr[e.state.epoch - 1], ssim=ssim[e.state.epoch - 1])
+
+    engine.add_event_handler(Events.EPOCH_COMPLETED, metrics)
+    handler = TrainingCheckpoint(save_dir, {"net": net}, latest="mmgan_latest.pth", best="mmgan_best.pth",
+                                 final=None, key_metric="psnr", key_metric_mode="max",
+                                 best_by={"ssim": ["mmgan_best_ssim.pth", "max"]})
+    handler.attach(engine)
+    engine.run(range(2), max_epochs=epochs)
+    return handler
+
+
+def test_best_by_keeps_a_best_copy_per_metric_across_a_resume(tmp_path):
+    psnr, ssim = [20.0, 22.0, 21.0, 21.5], [0.50, 0.45, 0.60, 0.55]
+    handler = _two_metric_run(tmp_path, 3, psnr, ssim)
+    by_psnr = torch.load(tmp_path / "mmgan_best.pth", weights_only=True)
+    by_ssim = torch.load(tmp_path / "mmgan_best_ssim.pth", weights_only=True)
+    assert by_psnr["trainer"]["iteration"] == 4 and by_ssim["trainer"]["iteration"] == 6  # each its best epoch
+    assert by_ssim["training_checkpoint"]["best_by"] == {"ssim": {"score": pytest.approx(0.60), "epoch": 3}}
+    assert handler.best_by_scores == {"ssim": (pytest.approx(0.60), 3)}
+    handler = _two_metric_run(tmp_path, 4, psnr, ssim)  # resumed: epoch 4's 0.55 does not beat the restored 0.60
+    assert handler.best_by_scores == {"ssim": (pytest.approx(0.60), 3)}
+    assert torch.load(tmp_path / "mmgan_best_ssim.pth", weights_only=True)["trainer"]["iteration"] == 6
+    with pytest.raises(ValueError, match="best_by"):
+        TrainingCheckpoint(tmp_path, {}, best_by={"ssim": ["x.pth", "highest"]})
+
+
 def test_contract_travels_in_every_file(tmp_path):
     _toy_run(tmp_path, 2, [0.1, 0.2], key_metric="score", contract={"spacing": [1.0, 1.0, 2.5]})
     for path in tmp_path.iterdir():

@@ -9,6 +9,10 @@ from monai_pipelines.data.synthetic.head_phantom import make_head_phantom, save_
 
 HEAD_MRI_CT_SUBJECTS = 60
 HEAD_MRI_CT_SHAPE = (64, 64, 64)
+# 9 of 60 subjects held out as test; 6 folds of the other 51 have 9, 9, 9, 8, 8, 8 subjects, so the default fold 0
+# gives the source document's 42 / 9 / 9 (train / validation / test) split (5 folds gave 40 / 11 / 9)
+HEAD_MRI_CT_FOLDS = 6
+HEAD_MRI_CT_TEST_FRACTION = 0.15
 
 
 def generate_head_mri_ct(
@@ -16,13 +20,13 @@ def generate_head_mri_ct(
     n_subjects: int = HEAD_MRI_CT_SUBJECTS,
     shape: tuple[int, int, int] = HEAD_MRI_CT_SHAPE,
     seed: int = 0,
-    folds: int = 5,
-    test_fraction: float = 0.15,
+    folds: int = HEAD_MRI_CT_FOLDS,
+    test_fraction: float = HEAD_MRI_CT_TEST_FRACTION,
 ) -> Path:
     """Write ``n_subjects`` phantoms (T1 with a mild bias field and noise, CT in HU, head mask) and manifest.json.
 
     Items: ``image`` = T1, ``label`` = CT, ``mask`` = head mask; 15 % of subjects held out as test, the
-    rest in ``folds`` cross-validation folds (fold 0 is the default validation split).
+    rest in ``folds`` cross-validation folds (fold 0 is the default validation split: 42 / 9 / 9 by default).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,18 @@ def generate_head_mri_ct(
         save_nifti(phantom.images["ct"], phantom.affine, out_dir / paths["label"])
         save_nifti(phantom.head_mask.astype("uint8"), phantom.affine, out_dir / paths["mask"], dtype="uint8")
         items.append({"subject": subject, **paths})
-    manifest = build_manifest(
+    return write_manifest(head_mri_ct_manifest(items, shape, seed, folds, test_fraction), out_dir / "manifest.json")
+
+
+def head_mri_ct_manifest(
+    items: list[dict],
+    shape: tuple[int, int, int] = HEAD_MRI_CT_SHAPE,
+    seed: int = 0,
+    folds: int = HEAD_MRI_CT_FOLDS,
+    test_fraction: float = HEAD_MRI_CT_TEST_FRACTION,
+) -> dict:
+    """The demo's manifest of ``items`` (one per subject, with image/label/mask paths)."""
+    return build_manifest(
         "head_mri_ct",
         items,
         k=folds,
@@ -49,4 +64,3 @@ def generate_head_mri_ct(
         modality={"image": "MR T1", "label": "CT (HU)", "mask": "head mask"},
         path_keys=("image", "label", "mask"),
     )
-    return write_manifest(manifest, out_dir / "manifest.json")

@@ -8,8 +8,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from monai_pipelines.data.manifest import TEST_FOLD, datalist, load_manifest, validate_manifest
-from monai_pipelines.data.synthetic.head_dataset import generate_head_mri_ct
+from monai_pipelines.data.manifest import TEST_FOLD, datalist, load_manifest, select_fold, validate_manifest
+from monai_pipelines.data.synthetic.head_dataset import (
+    HEAD_MRI_CT_SUBJECTS,
+    generate_head_mri_ct,
+    head_mri_ct_manifest,
+)
 
 SHAPE = (16, 16, 16)
 
@@ -65,3 +69,12 @@ def test_images_load_with_shape_and_content(dataset):
 def test_test_fraction_and_seed(tmp_path):
     path = generate_head_mri_ct(tmp_path, n_subjects=6, shape=SHAPE, folds=2, seed=3, test_fraction=0.34)
     assert len(load_manifest(path)["test"]) == 2
+
+
+def test_default_demo_split_is_the_documents_42_9_9():
+    """60 subjects: fold 0 (the default) trains on 42, validates on 9 and tests on 9, as the source document."""
+    items = [{"subject": f"phantom_{i:03d}", "image": f"{i}_t1.nii.gz", "label": f"{i}_ct.nii.gz",
+              "mask": f"{i}_mask.nii.gz"} for i in range(HEAD_MRI_CT_SUBJECTS)]
+    manifest = head_mri_ct_manifest(items)
+    counts = [len(select_fold(manifest, 0, split)) for split in ("training", "validation", "test")]
+    assert counts == [42, 9, 9]
