@@ -22,7 +22,8 @@ import torch
 from monai.inferers import Inferer
 
 from monai_pipelines.data.geotiff import read_geotiff, save_overlay_png, write_mask_geotiff
-from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, load_checkpoint, read_checkpoint
+from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, read_checkpoint
+from monai_pipelines.networks.partial_load import LoadReport, load_matching_weights
 from monai_pipelines.utils.atomic_write import write_json_atomic
 from monai_pipelines.utils.errors import InputError
 
@@ -113,9 +114,10 @@ def load_fold_members(
 
 def load_pretrained_network(
     network: torch.nn.Module, path: str | os.PathLike, contract: Mapping[str, Any] | None = None
-) -> Path:
-    """Start fine-tuning from the ``network`` entry of a checkpoint (e.g. pretrain.json's final_model.pt); logs
-    what was loaded. When both the checkpoint and ``contract`` (this run's) record them, bands and classes must match.
+) -> LoadReport:
+    """Start fine-tuning from the ``network`` entry of a checkpoint (e.g. pretrain.json's final_model.pt): the
+    tensors whose names and shapes fit are loaded; logs from where, what was loaded and what was not (missing,
+    unexpected, shape-mismatched keys; a warning when any). When both the checkpoint and ``contract`` (this run's) record them, bands and classes must match.
     """
     path = Path(path)
     recorded = read_checkpoint(path).get(CONTRACT_KEY) or {}
@@ -124,11 +126,20 @@ def load_pretrained_network(
                 json.dumps(recorded[key]) != json.dumps(contract[key]):
             raise InputError(f"pretrained checkpoint {path} was trained with {key} {json.dumps(recorded[key])}, this "
                              f"run uses {json.dumps(contract[key])}: pretrain with the same setting.")
-    payload = load_checkpoint(path, {"network": network})
-    tensors = len(payload["network"]) if isinstance(payload.get("network"), Mapping) else 0
-    logger.info(f"pretrained weights loaded from {path}: {tensors} network tensors"
-                + ("" if recorded else " (the checkpoint records no run contract: bands and classes unchecked)"))
-    return path
+    payload = read_checkpoint(path)
+    state = payload.get("network", payload)
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"pretrained checkpoint {path} holds no network weights (entries {sorted(payload)}).")
+    report = load_matching_weights(network, state)
+    line = f"pretrained weights loaded from {path}: {report.summary()}"
+    if recorded:
+        line += f" (pretrained on bands {recorded.get('bands')}, classes {recorded.get('class_names')})"
+    else:
+        line += " (the checkpoint records no run contract: bands and classes unchecked)"
+    if not report.loaded:
+        raise InputError(f"pretrained checkpoint {path}: no tensor fits this network ({report.summary()}).")
+    (logger.warning if report.missing or report.unexpected or report.mismatched else logger.info)(line)
+    return report
 
 
 def _inputs(input_path: str | os.PathLike) -> list[Path]:
