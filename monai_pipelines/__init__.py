@@ -7,8 +7,8 @@ from typing import Any
 
 __version__ = "0.2.0"
 
-_SUBPACKAGES = ("bundle", "data", "engines", "handlers", "inferers", "losses", "metrics", "networks", "transforms",
-                "utils")
+_SUBPACKAGES = ("bundle", "data", "engines", "handlers", "inferers", "losses", "metrics", "networks", "optimizers",
+                "transforms", "utils")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
 
+from .calibration import TemperatureScaling, expected_calibration_error, fit_temperature
 from .classification_metrics import ClassificationMetrics, classification_report
 from .classification_plots import (
     plot_confusion_matrix,

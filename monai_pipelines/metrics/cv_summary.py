@@ -24,7 +24,7 @@ from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 
 __all__ = ["summarize_folds", "add_parser"]
 
-SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
+SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "ece", "ece_uncalibrated")
 PER_CLASS_METRICS = ("precision", "recall", "f1")
 
 
