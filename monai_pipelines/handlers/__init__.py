@@ -5,6 +5,7 @@ from .deferred_reweighting import DeferredReweighting, class_counts, drw_weights
 from .early_stopping import EarlyStopping
 from .loss_weight_ramp import LossWeightRamp
 from .rng_state import RNGState
+from .segmentation_epoch_log import SegmentationEpochLog
 from .slice_report_writer import SliceReportWriter
 from .synthesis_metrics_writer import SynthesisMetricsWriter
 from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel

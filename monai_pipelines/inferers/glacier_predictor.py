@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: run-contract ids every member of a fold ensemble (and a pretrained start) must share: same inputs, same classes
-MEMBER_AGREEMENT = ("bands", "num_classes", "class_names")
+MEMBER_AGREEMENT = ("bands", "glcm", "glcm_texture", "num_classes", "class_names")
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +88,10 @@ def ensemble_contract(
     first = contracts[0]
     for other in contracts[1:]:
         for key in agree:
-            if json.dumps(first[key]) != json.dumps(other[key]):
-                raise InputError(f"fold ensemble members disagree on {key}: {first.source} has {json.dumps(first[key])}, "
-                                 f"{other.source} has {json.dumps(other[key])}; ensemble models trained alike.")
+            mine, theirs = json.dumps(first.to_dict().get(key)), json.dumps(other.to_dict().get(key))
+            if mine != theirs:
+                raise InputError(f"fold ensemble members disagree on {key}: {first.source} has {mine}, "
+                                 f"{other.source} has {theirs}; ensemble models trained alike.")
     return first
 
 
@@ -165,16 +166,19 @@ def predict_geotiffs(
     overlay: bool = True,
     band_names: Sequence[str] | None = None,
     save_probabilities: bool = False,
+    texture: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[dict[str, str]]:
     """Predict every GeoTIFF at ``input_path`` (file or folder); writes ``<name>_mask.tif`` (+ ``_overlay.png``,
     + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and ``predictions.json`` listing them into
-    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions."""
+    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions; ``texture`` appends the
+    channels training appended after loading (the run contract's GLCM texture), before the members normalise."""
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in _inputs(input_path):
         image, _ = read_geotiff(path, bands=bands, band_names=band_names)
-        probs = inferer(torch.from_numpy(image)[None].to(device), list(members))
+        inputs = texture(image) if texture is not None else image
+        probs = inferer(torch.from_numpy(inputs)[None].to(device), list(members))
         mask = probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
         record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", path))}
         if save_probabilities:
