@@ -1,9 +1,9 @@
 """Run wiring shared by every bundle: one RunContext per command, the standard training handlers, the run contract."""
 
 from .booleans import parse_bool
-from .locations import bundle_root, run_dir
+from .locations import bundle_root, run_dir, run_folder
 from .run_context import RunContext, default_device
 from .run_contract import RunContract
 from .training_handlers import TrainingHandlers
 
-__all__ = ["RunContext", "RunContract", "TrainingHandlers", "bundle_root", "default_device", "parse_bool", "run_dir"]
+__all__ = ["RunContext", "RunContract", "TrainingHandlers", "bundle_root", "default_device", "parse_bool", "run_dir", "run_folder"]

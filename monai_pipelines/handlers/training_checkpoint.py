@@ -30,6 +30,7 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "read_checkpoint",
+    "training_completed",
 ]
 
 #: ``engine.state`` attribute a time-budget stop sets: the run ended early, so no final model is written.
@@ -113,6 +114,15 @@ def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
     """The checkpoint a rerun of the same command resumes from (newest full training checkpoint), or None."""
     newest = _newest(Path(save_dir))
     return None if newest is None else newest[0]
+
+
+def training_completed(save_dir: str | os.PathLike) -> bool | None:
+    """Whether the newest full training checkpoint in ``save_dir`` is that of a training that ran to its end
+    (all epochs or early stopping; not a kill or a time budget); None when there is no checkpoint."""
+    newest = _newest(Path(save_dir))
+    if newest is None:
+        return None
+    return bool((newest[1].get(_HANDLER_KEY) or {}).get("completed", False))
 
 
 def describe_checkpoint(path: str | os.PathLike) -> str:
@@ -243,6 +253,7 @@ class TrainingCheckpoint:
         self.best_score: float | None = None
         self.best_epoch = -1
         self.resumed_from: Path | None = None
+        self.completed = False
         self._engine: Engine | None = None
         self._registered = False
         self._scored_epoch = -1
@@ -318,6 +329,9 @@ class TrainingCheckpoint:
         if not whole_epoch or engine.state.epoch == 0:
             return
         self.save(engine)
+        self.completed = True
+        if is_main_process():
+            self._write_latest()  # the same state, marked as a training that ran to its end
         if self.final_path is not None and is_main_process():
             atomic_save(self._payload(self.final_save_dict or self._networks(), full=False), self.final_path)
             logger.info("final model written to %s", self.final_path)
@@ -475,7 +489,7 @@ class TrainingCheckpoint:
         state = self._engine.state if self._engine is not None else None
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "key_metric": self.key_metric,
                 "engine_best": best, "epoch": int(state.epoch) if state else 0,
-                "iteration": int(state.iteration) if state else 0}
+                "iteration": int(state.iteration) if state else 0, "completed": self.completed}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for name, engine in self._workflows().items():

@@ -192,3 +192,24 @@ def test_inference_on_real_tcga(runs, real_data, capsys):
         probs = [float(v) for v in row[1:]]
         assert len(probs) == 2 and abs(sum(probs) - 1) < 1e-4
         assert row[0] in printed
+
+
+def test_a_run_folder_per_training_run(runs, tmp_path):
+    """Without output_dir: fold_0/run_YYYYMMDD_HHMMSS/ per run (the document's layout); a finished run is never
+    written into again, evaluation reads the newest trained run or the one --run_folder names."""
+    root, data = runs
+    common = {"bundle_root": str(tmp_path), "dataset_dir": str(data), "cache_dir": str(root / "cache"), **TINY,
+              "epochs": 1}
+    for _ in range(2):
+        _workflow("train.json", **common)
+    fold = tmp_path / "runs" / "default" / "fold_0"
+    first, second = sorted(p.name for p in fold.iterdir() if p.is_dir())
+    assert first.startswith("run_") and second.startswith("run_")
+    for name in (first, second):
+        assert {p.name for p in (fold / name / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+        assert list((fold / name / "logs").glob("training_*.log"))
+    _workflow(["train.json", "evaluate.json"], run_id="evaluating", **common)
+    assert (fold / second / "evaluation" / "validation_metrics.json").is_file()
+    assert not (fold / first / "evaluation").exists()
+    _workflow(["train.json", "evaluate.json"], run_id="evaluating", **{**common, "run_folder": first})
+    assert (fold / first / "evaluation" / "validation_metrics.json").is_file()
