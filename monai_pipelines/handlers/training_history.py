@@ -51,7 +51,8 @@ def _number(value: Any) -> float | list | None:
 
 
 _UNITS = {"psnr": ("PSNR", "PSNR (dB)"), "ssim": ("SSIM", "SSIM"), "mae": ("MAE", "mean absolute error"),
-          "rmse": ("RMSE", "root mean squared error"), "mse": ("MSE", "mean squared error")}
+          "rmse": ("RMSE", "root mean squared error"), "mse": ("MSE", "mean squared error"),
+          "temperature": ("temperature", "softmax temperature T")}
 _STAT_NAMES = {"iou": "IoU", "f1": "F1", "precision": "precision", "recall": "recall", "dice": "Dice"}
 
 

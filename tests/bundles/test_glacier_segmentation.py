@@ -66,6 +66,10 @@ def test_training_outputs_metrics_checkpoints_and_baseline(trained):
     for epoch, row in enumerate(history, 1):
         assert (f"Epoch {epoch}/2\nTrain: train_loss: {row['train_loss']:.4f} | train_mcc: {row['train_mcc']:.4f} | "
                 f"train_mean_iou: {row['train_mean_iou']:.4f}\nVal:   val_loss: {row['val_loss']:.4f} | ") in log
+    # the sampler's expected proportions against the targets are logged, what it drew is saved
+    assert "pixel-balanced sampler (32x32 patches" in log and "against targets 10.0/35.0/40.0/15.0 %" in log
+    drawn = json.loads((out / "metrics" / "sampler_proportions.json").read_text())
+    assert drawn["draws"] == 2 * TINY["samples_per_epoch"] and drawn["targets"]["2"] == 0.4
     table = log[log.rindex("Per-class metrics:"):].splitlines()[1:6]
     assert table[0].split() == ["Class", "IoU", "Prec", "Recall", "F1"]
     debris = report["per_class"]["debris"]
