@@ -9,6 +9,7 @@ from .image_frequency import epoch_images, every_n_images, images_seen
 from .loss_log_writer import LossLogWriter
 from .loss_weight_ramp import LossWeightRamp
 from .rng_state import RNGState
+from .segmentation_epoch_log import SegmentationEpochLog
 from .slice_png_writer import SlicePngWriter, write_slice_pngs
 from .slice_report_writer import SliceReportWriter
 from .synthesis_metrics_writer import SynthesisMetricsWriter

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-from monai_pipelines.metrics.classification_metrics import SUMMARY_METRICS, ClassificationMetrics
+from monai_pipelines.handlers.training_history import find_history
+from monai_pipelines.metrics.classification_metrics import CALIBRATION_METRICS, SUMMARY_METRICS, ClassificationMetrics
 from monai_pipelines.metrics.classification_plots import (
     plot_confusion_matrix,
     plot_learning_curves,
@@ -113,17 +114,6 @@ def print_probabilities(path: str | os.PathLike, class_names: Sequence[str]) -> 
     return table
 
 
-def _find_history(engine: Engine) -> Any | None:
-    """The TrainingHistory attached to ``engine`` (e.g. by TrainingHandlers), or None."""
-    from monai_pipelines.handlers.training_history import TrainingHistory
-
-    for handlers in engine._event_handlers.values():
-        for func, *_ in handlers:
-            if isinstance(getattr(func, "__self__", None), TrainingHistory):
-                return func.__self__
-    return None
-
-
 class ClassificationReportWriter:
     """Attach to the trainer after the ValidationHandler and TrainingHistory (it reads both at epoch end).
 
@@ -175,7 +165,7 @@ class ClassificationReportWriter:
     # events
     def _on_epoch_completed(self, engine: Engine) -> None:
         if self.history is None:
-            self.history = _find_history(engine)
+            self.history = find_history(engine)
         report = self.metric.report
         if report is None or self.metric.computed == self._seen_report:
             return  # no validation this epoch
@@ -209,7 +199,8 @@ class ClassificationReportWriter:
         self.write_predictions(self.best)
         self.write_metrics(engine, completed=True)
         logger.info(f"final (epoch {self.best['epoch']}) metrics: "
-                    + " ".join(f"{k} {self.best['report'][k]}" for k in SUMMARY_METRICS) + f" -> {self.metrics_path}")
+                    + " ".join(f"{k} {self.best['report'][k]}" for k in (*SUMMARY_METRICS, *CALIBRATION_METRICS)
+                               if k in self.best["report"]) + f" -> {self.metrics_path}")
 
     # writing
     def _row(self, engine: Engine, report: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +209,7 @@ class ClassificationReportWriter:
         if rows and rows[-1].get("epoch") == engine.state.epoch:
             row.update({k: v for k, v in rows[-1].items() if isinstance(v, (int, float)) and k != "epoch"})
         prefix = self.metric.prefix
-        for key in (*SUMMARY_METRICS, "loss"):
+        for key in (*SUMMARY_METRICS, *CALIBRATION_METRICS, "loss"):
             if key in report and isinstance(report[key], float):
                 row[f"{prefix}{key}"] = report[key]
         return row
@@ -298,5 +289,6 @@ class ClassificationReportWriter:
         plot_pr_curve(probs, labels, out / f"{name}_pr_curve.png", names)
         path = out / f"{name}_metrics.json"
         write_json_atomic(path, _clean({"class_names": names, **metric.report}), indent=1)
-        logger.info(f"{name}: " + " ".join(f"{k} {metric.report[k]:.4f}" for k in SUMMARY_METRICS) + f" -> {path}")
+        logger.info(f"{name}: " + " ".join(f"{k} {metric.report[k]:.4f}" for k in (*SUMMARY_METRICS, *CALIBRATION_METRICS)
+                                            if k in metric.report) + f" -> {path}")
         return path

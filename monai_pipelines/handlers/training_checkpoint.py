@@ -30,6 +30,7 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "read_checkpoint",
+    "training_completed",
 ]
 
 #: ``engine.state`` attribute a time-budget stop sets: the run ended early, so no final model is written.
@@ -124,6 +125,15 @@ def checkpoint_position(path: str | os.PathLike) -> tuple[int, int] | None:
     return _position(payload) if isinstance(payload, Mapping) else None
 
 
+def training_completed(save_dir: str | os.PathLike) -> bool | None:
+    """Whether the newest full training checkpoint in ``save_dir`` is that of a training that ran to its end
+    (all epochs or early stopping; not a kill or a time budget); None when there is no checkpoint."""
+    newest = _newest(Path(save_dir))
+    if newest is None:
+        return None
+    return bool((newest[1].get(_HANDLER_KEY) or {}).get("completed", False))
+
+
 def describe_checkpoint(path: str | os.PathLike) -> str:
     """``<path> (epoch E, iteration I)`` of a full training checkpoint."""
     payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -177,6 +187,9 @@ class TrainingCheckpoint:
 
     - ``latest``: the rolling full-state checkpoint, rewritten after every epoch and, with ``every_n_iterations``,
       every N iterations within an epoch;
+    - ``interim``: when set, the saves within an epoch (``every_n_iterations``, a time budget stopping mid-epoch) go
+      to this file instead, so ``latest`` is always the state at the end of the last completed epoch (glioma's
+      ``last.pt``); it is removed once a later epoch-end save supersedes it;
     - ``snapshot`` (a pattern with ``{epoch}``): a full-state copy every ``snapshot_every`` epochs, the newest
       ``keep_snapshots`` kept (None: all);
     - ``best``: a full-state copy whenever ``key_metric`` improves;
@@ -209,6 +222,7 @@ class TrainingCheckpoint:
         keep_snapshots: int | None = None,
         best: str | None = "checkpoint_best.pt",
         final: str | None = "final_model.pt",
+        interim: str | None = None,
         final_save_dict: Mapping[str, Any] | None = None,
         key_metric: str | None = None,
         key_metric_mode: str = "min",
@@ -242,6 +256,9 @@ class TrainingCheckpoint:
         self.save_dict = dict(save_dict)
         self.final_save_dict = dict(final_save_dict) if final_save_dict is not None else None
         self.latest, self.snapshot, self.best, self.final = latest, snapshot, best, final
+        if interim is not None and interim in (latest, best, final):
+            raise ValueError(f"interim {interim!r} must differ from the latest, best and final file names.")
+        self.interim = interim
         self.snapshot_every = None if snapshot_every is None else int(snapshot_every)
         self.keep_snapshots = None if keep_snapshots is None else int(keep_snapshots)
         self.every_n_iterations = None if every_n_iterations is None else int(every_n_iterations)
@@ -255,6 +272,7 @@ class TrainingCheckpoint:
         self.best_score: float | None = None
         self.best_epoch = -1
         self.resumed_from: Path | None = None
+        self.completed = False
         self._engine: Engine | None = None
         self._registered = False
         self._scored_epoch = -1
@@ -273,6 +291,10 @@ class TrainingCheckpoint:
 
     def snapshot_path(self, epoch: int) -> Path:
         return self.save_dir / self.snapshot.format(epoch=epoch)
+
+    @property
+    def interim_path(self) -> Path | None:
+        return None if self.interim is None else self.save_dir / self.interim
 
     @property
     def best_path(self) -> Path | None:
@@ -312,7 +334,7 @@ class TrainingCheckpoint:
         if length is not None and engine.state.iteration % length == 0:
             return  # the epoch-end save writes this one, after validation
         if is_main_process():
-            self._write_latest()
+            self._write_within_epoch()
 
     def _on_epoch_completed(self, engine: Engine) -> None:
         self.save(engine)
@@ -326,6 +348,9 @@ class TrainingCheckpoint:
         if not whole_epoch or engine.state.epoch == 0:
             return
         self.save(engine)
+        self.completed = True
+        if is_main_process():
+            self._write_latest()  # the same state, marked as a training that ran to its end
         if self.final_path is not None and is_main_process():
             atomic_save(self._payload(self.final_save_dict or self._networks(), full=False), self.final_path)
             logger.info("final model written to %s", self.final_path)
@@ -363,12 +388,26 @@ class TrainingCheckpoint:
     def save_iteration(self, engine: Engine) -> Path | None:
         """The latest file at the current iteration, mid-epoch included (a time budget stopping inside an epoch)."""
         if is_main_process() and self._saved_iteration != engine.state.iteration:
-            self._write_latest()
+            length = engine.state.epoch_length
+            if length is not None and engine.state.iteration % length == 0:
+                self._write_latest()
+            else:
+                self._write_within_epoch()
         return self.latest_path
+
+    def _write_within_epoch(self) -> None:
+        """A save inside an epoch: to ``interim`` when set, else the rolling latest file."""
+        if self.interim_path is None:
+            self._write_latest()
+            return
+        atomic_save(self._payload(self.save_dict, full=True), self.interim_path)
+        self._saved_iteration = self._engine.state.iteration if self._engine is not None else -1
 
     def _write_latest(self) -> None:
         atomic_save(self._payload(self.save_dict, full=True), self.latest_path)
         self._saved_iteration = self._engine.state.iteration if self._engine is not None else -1
+        if self.interim_path is not None:
+            self.interim_path.unlink(missing_ok=True)  # superseded by this epoch-end state
 
     def _networks(self) -> dict[str, Any]:
         return {k: v for k, v in self.save_dict.items() if isinstance(_unwrap(v), torch.nn.Module)}
@@ -486,7 +525,7 @@ class TrainingCheckpoint:
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "key_metric": self.key_metric,
                 "best_by": {m: {"score": score, "epoch": ep} for m, (score, ep) in self.best_by_scores.items()},
                 "engine_best": best, "epoch": int(state.epoch) if state else 0,
-                "iteration": int(state.iteration) if state else 0}
+                "iteration": int(state.iteration) if state else 0, "completed": self.completed}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for name, engine in self._workflows().items():

@@ -22,7 +22,7 @@ from monai_pipelines.handlers.training_checkpoint import evaluated_this_epoch
 from monai_pipelines.utils.atomic_write import atomic_path
 from monai_pipelines.utils.dist import is_main_process
 
-__all__ = ["TrainingHistory"]
+__all__ = ["TrainingHistory", "find_history"]
 
 logger = logging.getLogger(__name__)
 _NOT_METRICS = {"epoch", "epoch_time"}
@@ -51,7 +51,8 @@ def _number(value: Any) -> float | list | None:
 
 
 _UNITS = {"psnr": ("PSNR", "PSNR (dB)"), "ssim": ("SSIM", "SSIM"), "mae": ("MAE", "mean absolute error"),
-          "rmse": ("RMSE", "root mean squared error"), "mse": ("MSE", "mean squared error")}
+          "rmse": ("RMSE", "root mean squared error"), "mse": ("MSE", "mean squared error"),
+          "temperature": ("temperature", "softmax temperature T")}
 _STAT_NAMES = {"iou": "IoU", "f1": "F1", "precision": "precision", "recall": "recall", "dice": "Dice"}
 
 
@@ -295,3 +296,12 @@ class TrainingHistory:
         self.history = [dict(r) for r in state.get("history", [])]
         self._sums = {k: [float(v[0]), int(v[1])] for k, v in (state.get("sums") or {}).items()}
         self._lrs = [float(v) for v in state.get("lrs", [])]
+
+
+def find_history(engine: Engine) -> TrainingHistory | None:
+    """The TrainingHistory attached to ``engine`` (e.g. by TrainingHandlers), or None."""
+    for handlers in engine._event_handlers.values():
+        for func, *_ in handlers:
+            if isinstance(getattr(func, "__self__", None), TrainingHistory):
+                return func.__self__
+    return None

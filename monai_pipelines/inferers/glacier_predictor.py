@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,8 @@ import torch
 from monai.inferers import Inferer
 
 from monai_pipelines.data.geotiff import read_geotiff, save_overlay_png, write_mask_geotiff
-from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, load_checkpoint, read_checkpoint
+from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, read_checkpoint
+from monai_pipelines.networks.partial_load import LoadReport, load_matching_weights
 from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 from monai_pipelines.utils.errors import InputError
 
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 #: run-contract ids every member of a fold ensemble (and a pretrained start) must share: same inputs, same classes
-MEMBER_AGREEMENT = ("bands", "num_classes", "class_names")
+MEMBER_AGREEMENT = ("bands", "glcm", "glcm_texture", "num_classes", "class_names")
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,10 @@ def ensemble_contract(
     first = contracts[0]
     for other in contracts[1:]:
         for key in agree:
-            if json.dumps(first[key]) != json.dumps(other[key]):
-                raise InputError(f"fold ensemble members disagree on {key}: {first.source} has {json.dumps(first[key])}, "
-                                 f"{other.source} has {json.dumps(other[key])}; ensemble models trained alike.")
+            mine, theirs = json.dumps(first.to_dict().get(key)), json.dumps(other.to_dict().get(key))
+            if mine != theirs:
+                raise InputError(f"fold ensemble members disagree on {key}: {first.source} has {mine}, "
+                                 f"{other.source} has {theirs}; ensemble models trained alike.")
     return first
 
 
@@ -113,9 +115,10 @@ def load_fold_members(
 
 def load_pretrained_network(
     network: torch.nn.Module, path: str | os.PathLike, contract: Mapping[str, Any] | None = None
-) -> Path:
-    """Start fine-tuning from the ``network`` entry of a checkpoint (e.g. pretrain.json's final_model.pt); logs
-    what was loaded. When both the checkpoint and ``contract`` (this run's) record them, bands and classes must match.
+) -> LoadReport:
+    """Start fine-tuning from the ``network`` entry of a checkpoint (e.g. pretrain.json's final_model.pt): the
+    tensors whose names and shapes fit are loaded; logs from where, what was loaded and what was not (missing,
+    unexpected, shape-mismatched keys; a warning when any). When both the checkpoint and ``contract`` (this run's) record them, bands and classes must match.
     """
     path = Path(path)
     recorded = read_checkpoint(path).get(CONTRACT_KEY) or {}
@@ -124,11 +127,20 @@ def load_pretrained_network(
                 json.dumps(recorded[key]) != json.dumps(contract[key]):
             raise InputError(f"pretrained checkpoint {path} was trained with {key} {json.dumps(recorded[key])}, this "
                              f"run uses {json.dumps(contract[key])}: pretrain with the same setting.")
-    payload = load_checkpoint(path, {"network": network})
-    tensors = len(payload["network"]) if isinstance(payload.get("network"), Mapping) else 0
-    logger.info(f"pretrained weights loaded from {path}: {tensors} network tensors"
-                + ("" if recorded else " (the checkpoint records no run contract: bands and classes unchecked)"))
-    return path
+    payload = read_checkpoint(path)
+    state = payload.get("network", payload)
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"pretrained checkpoint {path} holds no network weights (entries {sorted(payload)}).")
+    report = load_matching_weights(network, state)
+    line = f"pretrained weights loaded from {path}: {report.summary()}"
+    if recorded:
+        line += f" (pretrained on bands {recorded.get('bands')}, classes {recorded.get('class_names')})"
+    else:
+        line += " (the checkpoint records no run contract: bands and classes unchecked)"
+    if not report.loaded:
+        raise InputError(f"pretrained checkpoint {path}: no tensor fits this network ({report.summary()}).")
+    (logger.warning if report.missing or report.unexpected or report.mismatched else logger.info)(line)
+    return report
 
 
 def _inputs(input_path: str | os.PathLike) -> list[Path]:
@@ -155,10 +167,12 @@ def predict_geotiffs(
     band_names: Sequence[str] | None = None,
     save_probabilities: bool = False,
     skip_corrupted: bool = False,
+    texture: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[dict[str, str]]:
     """Predict every GeoTIFF at ``input_path`` (file or folder); writes ``<name>_mask.tif`` (+ ``_overlay.png``,
     + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and ``predictions.json`` listing them into
-    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions.
+    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions; ``texture`` appends the
+    channels training appended after loading (the run contract's GLCM texture), before the members normalise.
 
     Every input is read and checked before anything is written: an unusable one ends the call with one line, or
     with ``skip_corrupted`` is skipped, logged and counted."""
@@ -180,7 +194,8 @@ def predict_geotiffs(
     written = []
     for path in paths:
         image, _ = read_geotiff(path, bands=bands, band_names=band_names)
-        probs = inferer(torch.from_numpy(image)[None].to(device), list(members))
+        inputs = texture(image) if texture is not None else image
+        probs = inferer(torch.from_numpy(inputs)[None].to(device), list(members))
         mask = probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
         record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", path))}
         if save_probabilities:

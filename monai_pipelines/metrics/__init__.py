@@ -1,6 +1,7 @@
 
 from monai_pipelines import lazy_submodules
 
+from .calibration import TemperatureScaling, expected_calibration_error, fit_temperature
 from .classification_metrics import ClassificationMetrics, classification_report
 from .classification_plots import (
     plot_confusion_matrix,

@@ -16,9 +16,13 @@ import torch
 from ignite.metrics import Metric
 from monai.handlers import from_engine
 
-__all__ = ["ClassificationMetrics", "classification_report", "SUMMARY_METRICS"]
+from monai_pipelines.metrics.calibration import TemperatureScaling, expected_calibration_error
+
+__all__ = ["ClassificationMetrics", "classification_report", "CALIBRATION_METRICS", "SUMMARY_METRICS"]
 
 SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
+#: reported beside them: ECE (15 bins) of the probabilities, of the raw softmax, and the temperature used
+CALIBRATION_METRICS = ("ece", "ece_uncalibrated", "temperature")
 
 
 def _auc(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -95,7 +99,8 @@ def _gather(tensor: torch.Tensor) -> torch.Tensor:
 
 
 class ClassificationMetrics(Metric):
-    """Ignite metric over an epoch of logits and labels -> ``{prefix}accuracy/precision/recall/f1/auc[/loss]``.
+    """Ignite metric over an epoch of logits and labels -> ``{prefix}accuracy/precision/recall/f1/auc/ece/
+    ece_uncalibrated/temperature[/loss]``.
 
     Attach it under one of its own result names (``"val_auc"``, as a MONAI key metric): the results are flattened
     into ``engine.state.metrics``. After each computation ``probs``, ``labels`` and ``report`` (the full
@@ -104,6 +109,9 @@ class ClassificationMetrics(Metric):
     Args:
         loss_fn: optional loss of (logits, labels), e.g. the training LDAM loss with its current DRW weights.
         logits: the engine's predictions are logits (softmax applied here); False if they are probabilities.
+        calibration: temperature scaling applied to the logits before the softmax (probabilities, report, plots);
+            the loss still sees the raw logits.
+        fit_calibration: refit ``calibration`` on each computation's logits and labels (the validation fold).
     """
 
     def __init__(
@@ -113,7 +121,13 @@ class ClassificationMetrics(Metric):
         prefix: str = "val_",
         logits: bool = True,
         output_transform: Callable | None = None,
+        calibration: TemperatureScaling | None = None,
+        fit_calibration: bool = False,
     ) -> None:
+        if fit_calibration and calibration is None:
+            raise ValueError("fit_calibration needs a calibration (TemperatureScaling) to fit.")
+        self.calibration = calibration
+        self.fit_calibration = fit_calibration
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.loss_fn = loss_fn
         self.prefix = prefix
@@ -140,11 +154,19 @@ class ClassificationMetrics(Metric):
             raise RuntimeError("ClassificationMetrics needs at least one batch before compute().")
         outputs, targets = torch.cat(self._outputs), torch.cat(self._targets)
         outputs, targets = _gather(outputs), _gather(targets)
-        probs = torch.softmax(outputs, 1) if self.logits else outputs
+        raw = torch.softmax(outputs, 1) if self.logits else outputs
+        probs = raw
+        if self.calibration is not None and self.logits:
+            if self.fit_calibration:
+                self.calibration.fit(outputs, targets)
+            probs = torch.softmax(self.calibration(outputs.double()), 1).float()
         self.probs, self.labels = probs.numpy(), targets.numpy()
         self.report = classification_report(self.probs, self.labels, self.class_names)
+        self.report["ece"] = expected_calibration_error(self.probs, self.labels)
+        self.report["ece_uncalibrated"] = expected_calibration_error(raw.numpy(), self.labels)
+        self.report["temperature"] = self.calibration.temperature if self.calibration is not None else 1.0
         self.computed += 1
-        result = {f"{self.prefix}{k}": self.report[k] for k in SUMMARY_METRICS}
+        result = {f"{self.prefix}{k}": self.report[k] for k in (*SUMMARY_METRICS, *CALIBRATION_METRICS)}
         if self.loss_fn is not None and self.logits:
             with torch.no_grad():
                 self.report["loss"] = float(self.loss_fn(outputs, targets))

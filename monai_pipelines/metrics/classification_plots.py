@@ -161,7 +161,7 @@ def plot_loss_curve(
 
 def plot_learning_curves(
     history: Sequence[Mapping[str, Any]], path: str | os.PathLike, loss_keys: Sequence[str] = ("train_loss", "val_loss"),
-    metric_keys: Sequence[str] = ("val_auc", "val_f1", "val_accuracy", "val_precision", "val_recall"),
+    metric_keys: Sequence[str] = ("val_auc", "val_f1", "val_accuracy", "val_precision", "val_recall", "val_ece"),
     lr_key: str = "lr",
 ) -> Path:
     """Three panels per epoch: losses, validation metrics, learning rate (log scale)."""

@@ -24,7 +24,7 @@ from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 
 __all__ = ["summarize_folds", "add_parser"]
 
-SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
+SUMMARY_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "ece", "ece_uncalibrated")
 PER_CLASS_METRICS = ("precision", "recall", "f1")
 
 
@@ -36,15 +36,25 @@ def _stats(values: list[float | None]) -> dict[str, Any]:
     return {"mean": float(finite.mean()), "std": std, "n": int(len(finite)), "values": values}
 
 
+def _fold_metrics(fold: Path) -> Path | None:
+    """``fold/metrics/metrics.json``, else that of the newest ``fold/run_*/`` run folder holding one."""
+    direct = fold / "metrics" / "metrics.json"
+    if direct.is_file():
+        return direct
+    runs = sorted(fold.glob("run_*/metrics/metrics.json"), key=lambda p: p.parent.parent.name)
+    return runs[-1] if runs else None
+
+
 def summarize_folds(runs_dir: str | os.PathLike, write: bool = True) -> dict[str, Any]:
-    """Summary over ``fold_*/metrics/metrics.json`` in ``runs_dir`` (final = each fold's selected epoch)."""
+    """Summary over ``fold_*/metrics/metrics.json`` (or each fold's newest ``fold_*/run_*/`` with one) in
+    ``runs_dir`` (final = each fold's selected epoch)."""
     root = Path(runs_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: runs folder not found.")
     folds = []
     for folder in sorted(root.glob("fold_*"), key=lambda p: int(m.group(1)) if (m := re.search(r"(\d+)$", p.name)) else 0):
-        path = folder / "metrics" / "metrics.json"
-        if not path.is_file():
+        path = _fold_metrics(folder)
+        if path is None:
             continue
         try:
             document = json.loads(path.read_text())

@@ -26,7 +26,7 @@ from monai_pipelines.losses.mcc_loss import mcc_from_confusion
 from monai_pipelines.utils.atomic_write import write_json_atomic, write_text_atomic
 from monai_pipelines.utils.dist import is_main_process
 
-__all__ = ["GLACIER_CLASSES", "SegmentationReport", "confusion_matrix", "segmentation_report"]
+__all__ = ["GLACIER_CLASSES", "SegmentationReport", "confusion_matrix", "segmentation_report", "stack_pred_label"]
 
 GLACIER_CLASSES = ("background", "clean_ice", "debris", "lake")
 
@@ -84,6 +84,15 @@ def segmentation_report(confusion: np.ndarray, class_names: Sequence[str] | None
     return report
 
 
+def stack_pred_label(output: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pred, label) batches from a MONAI engine's output, decollated (list of dicts) or not: the output transform
+    for a batch metric such as Ignite's ``Loss`` (whose own unrolling would hand it one unbatched item at a time)."""
+    items = output if isinstance(output, (list, tuple)) else [output]
+    if len(items) == 1 and torch.as_tensor(items[0]["pred"]).ndim == 4:  # already a batch
+        return torch.as_tensor(items[0]["pred"]), torch.as_tensor(items[0]["label"])
+    return torch.stack([torch.as_tensor(o["pred"]) for o in items]), torch.stack([torch.as_tensor(o["label"]) for o in items])
+
+
 class SegmentationReport(ConfusionMatrix):
     """Ignite metric: Ignite's ConfusionMatrix (accumulated over an epoch, summed over DDP ranks), reported as
     MCC, accuracy and per-class IoU / precision / recall / F1, flattened into ``engine.state.metrics``.
@@ -95,6 +104,8 @@ class SegmentationReport(ConfusionMatrix):
     rank 0 writes them. Labels outside [0, num_classes) (nodata) are ignored, as Ignite does.
 
     Args:
+        per_class: also flatten the per-class statistics (False: MCC, accuracy, mean IoU and F1 only, e.g. for the
+            training batches); the full report keeps them either way.
         output_transform: engine output -> (pred, label); the default reads MONAI's decollated or batched output.
     """
 
@@ -106,7 +117,9 @@ class SegmentationReport(ConfusionMatrix):
         output_dir: str | os.PathLike | None = None,
         output_transform: Callable = lambda output: output,
         device: str | torch.device = "cpu",
+        per_class: bool = True,
     ) -> None:
+        self.per_class = per_class
         self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
         self.prefix = prefix
         self.output_dir = None if output_dir is None else Path(output_dir)
@@ -136,7 +149,7 @@ class SegmentationReport(ConfusionMatrix):
         report = segmentation_report(super().compute().cpu().numpy(), self.class_names)
         self.last_report = report
         flat = {f"{self.prefix}{k}": report[k] for k in ("mcc", "accuracy", "mean_iou", "mean_f1")}
-        for name, stats in report["per_class"].items():
+        for name, stats in report["per_class"].items() if self.per_class else ():
             for stat in ("iou", "precision", "recall", "f1"):
                 flat[f"{self.prefix}{stat}_{name}"] = stats[stat]
         return flat

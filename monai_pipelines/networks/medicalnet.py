@@ -11,28 +11,16 @@ import logging
 import os
 import pickle
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from monai_pipelines.networks.partial_load import LoadReport, load_matching_weights
+
 __all__ = ["LoadReport", "load_medicalnet_weights"]
 
 logger = logging.getLogger("monai_pipelines")
-
-
-@dataclass
-class LoadReport:
-    """What a partial load did: keys loaded, keys of the network left as they were, keys of the file not used."""
-
-    loaded: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    mismatched: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {k: len(v) for k, v in vars(self).items()}
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -72,29 +60,14 @@ def load_medicalnet_weights(network: nn.Module, path: str | os.PathLike, strict:
     """
     path = Path(path)
     source = _read_state_dict(path)
-    own = network.state_dict()
-    report = LoadReport()
-    to_load: dict[str, torch.Tensor] = {}
-    for key, value in source.items():
-        if key not in own:
-            report.unexpected.append(key)
-            continue
-        if value.shape != own[key].shape:
-            adapted = _adapt_conv1(value, own[key]) if key == "conv1.weight" else None
-            if adapted is None:
-                report.mismatched.append(key)
-                continue
-            value = adapted
-        to_load[key] = value.to(own[key].dtype)
-    report.loaded = sorted(to_load)
-    report.missing = sorted(k for k in own if k not in to_load)
+    report = load_matching_weights(
+        network, source, adapt=lambda key, value, own: _adapt_conv1(value, own) if key == "conv1.weight" else None)
     head = [k for k in report.missing if k.startswith("fc.")]
     if strict and (len(report.missing) > len(head) or report.mismatched):
         raise ValueError(
             f"{path}: {len(report.missing) - len(head)} backbone keys missing and {len(report.mismatched)} "
             f"mismatched (e.g. {(report.mismatched + report.missing)[:3]}); not a MedicalNet checkpoint for this network."
         )
-    network.load_state_dict(to_load, strict=False)
     logger.info(
         f"MedicalNet weights from {path}: loaded {len(report.loaded)}, missing {len(report.missing)} "
         f"(head: {len(head)}), unexpected {len(report.unexpected)}, shape-mismatched {len(report.mismatched)}"

@@ -96,18 +96,38 @@ class GLCMTexture(Transform):
     """Append GLCM texture channels of the chosen bands to a (C, H, W) image.
 
     Args:
-        bands: indices of the bands to texture (e.g. the NIR band).
+        bands: the bands to texture (e.g. the NIR band): indices, or names of ``band_names``.
         value_range: fixed quantisation range (same for every tile); None uses each tile's 1-99th percentiles.
+        enabled: False makes this the identity (one setting switches texture on or off everywhere).
+        band_names: names of the image's channels, in order, when ``bands`` names them.
     """
 
     def __init__(
-        self, bands: Sequence[int] = (0,), features: Sequence[str] = ("contrast", "homogeneity"), window: int = 7,
+        self, bands: Sequence[int | str] = (0,), features: Sequence[str] = ("contrast", "homogeneity"), window: int = 7,
         levels: int = 16, offset: tuple[int, int] = (0, 1), value_range: tuple[float, float] | None = None,
+        enabled: bool = True, band_names: Sequence[str] | None = None,
     ) -> None:
-        self.bands, self.features, self.window = list(bands), list(features), window
+        if any(isinstance(b, str) for b in bands):
+            if band_names is None:
+                raise ValueError(f"GLCM bands {list(bands)} are names: give band_names (the image's channels).")
+            from monai_pipelines.data.geotiff import band_indices
+
+            bands = [b if isinstance(b, int) else band_indices(band_names, [b])[0] for b in bands]
+        unknown = set(features) - set(GLCM_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown GLCM feature(s) {sorted(unknown)}; known: {list(GLCM_FEATURES)}.")
+        self.bands, self.features, self.window = [int(b) for b in bands], list(features), window
         self.levels, self.offset, self.value_range = levels, tuple(offset), value_range
+        self.enabled = bool(enabled)
+
+    @property
+    def num_channels(self) -> int:
+        """Channels appended (0 when disabled): one per textured band and feature."""
+        return len(self.bands) * len(self.features) if self.enabled else 0
 
     def __call__(self, img: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        if not self.enabled:
+            return img
         arr = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
         extra = [
             glcm_features(quantise(arr[b], self.levels, self.value_range), self.window, self.offset, self.levels,
@@ -119,14 +139,23 @@ class GLCMTexture(Transform):
 
 
 class GLCMTextured(MapTransform):
-    """Dictionary wrapper of :class:`GLCMTexture`; extends ``band_names`` when present."""
+    """Dictionary wrapper of :class:`GLCMTexture`; extends ``band_names`` when present.
 
-    def __init__(self, keys: KeysCollection = Keys.IMAGE, allow_missing_keys: bool = False, **kwargs: Any) -> None:
+    Args:
+        settings: GLCMTexture arguments as one mapping (a bundle's ``glcm_texture``); ``kwargs`` override them.
+    """
+
+    def __init__(
+        self, keys: KeysCollection = Keys.IMAGE, allow_missing_keys: bool = False,
+        settings: Mapping[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.texture = GLCMTexture(**kwargs)
+        self.texture = GLCMTexture(**{**dict(settings or {}), **kwargs})
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
+        if not self.texture.enabled:
+            return d
         for key in self.key_iterator(d):
             d[key] = self.texture(d[key])
         if "band_names" in d:

@@ -53,9 +53,27 @@ def test_training_outputs_metrics_checkpoints_and_baseline(trained):
     out, wf = trained
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
-    assert all("val_mcc" in row and "train_loss" in row for row in history)
     report = json.loads((out / "metrics" / "segmentation_report.json").read_text())
     assert report["epoch"] == 2 and np.array(report["confusion_matrix"]).shape == (4, 4)
+    keys = ("train_loss", "train_mcc", "train_mean_iou", "val_loss", "val_mcc", "val_mean_iou")
+    assert all(isinstance(row.get(k), float) for row in history for k in keys), history
+    assert "train_iou_debris" not in history[0]  # the per-class table is the validation's
+    trainer, evaluator = wf.parser.get_parsed_content("train#trainer"), wf.parser.get_parsed_content("validate#evaluator")
+    # train_mcc is the trainer's confusion matrix over the epoch's training batches, val_loss the evaluator's loss
+    assert history[-1]["train_mcc"] == trainer.state.metrics["train_mcc"]
+    assert history[-1]["val_loss"] == evaluator.state.metrics["val_loss"] != history[-1]["train_loss"]
+    log = next((out / "logs").glob("training_*.log")).read_text()
+    for epoch, row in enumerate(history, 1):
+        assert (f"Epoch {epoch}/2\nTrain: train_loss: {row['train_loss']:.4f} | train_mcc: {row['train_mcc']:.4f} | "
+                f"train_mean_iou: {row['train_mean_iou']:.4f}\nVal:   val_loss: {row['val_loss']:.4f} | ") in log
+    # the sampler's expected proportions against the targets are logged, what it drew is saved
+    assert "pixel-balanced sampler (32x32 patches" in log and "against targets 10.0/35.0/40.0/15.0 %" in log
+    drawn = json.loads((out / "metrics" / "sampler_proportions.json").read_text())
+    assert drawn["draws"] == 2 * TINY["samples_per_epoch"] and drawn["targets"]["2"] == 0.4
+    table = log[log.rindex("Per-class metrics:"):].splitlines()[1:6]
+    assert table[0].split() == ["Class", "IoU", "Prec", "Recall", "F1"]
+    debris = report["per_class"]["debris"]
+    assert table[3].split() == ["debris"] + [f"{debris[k]:.4f}" for k in ("iou", "precision", "recall", "f1")]
     assert set(report["per_class"]) == {"background", "clean_ice", "debris", "lake"}
     baseline = json.loads((out / "metrics" / "baseline_ndsi.json").read_text())
     assert -1.0 <= baseline["mcc"] <= 1.0 and baseline["items"] == 3
@@ -94,11 +112,11 @@ def test_evaluate_reports_network_and_baseline_mcc(trained):
     assert (out / "eval" / "segmentation_report.json").is_file()
 
 
-def test_inference_equals_evaluation_on_a_held_out_tile(trained, tmp_path):
-    """The probabilities inference.json writes for a validation tile equal evaluate.json's softmax output for it
-    (bands, band statistics and network from the checkpoint on both sides; the same plain inferer, no TTA)."""
-    out, _ = trained
-    one_tile = {**TINY, "validate#datalist": "$@run_context.datalist('validation')[:1]"}
+def _inference_vs_evaluation(out: Path, tmp_path: Path, **overrides) -> float:
+    """Max abs difference between inference.json's probabilities for a validation tile and evaluate.json's softmax
+    output for it (bands, band statistics, texture and network from the checkpoint on both sides; the same plain
+    inferer, no TTA); the mask written must be the evaluation's argmax."""
+    one_tile = {**TINY, "validate#datalist": "$@run_context.datalist('validation')[:1]", **overrides}
     wf = _workflow(["train.json", "evaluate.json"], run_id="evaluating", output_dir=str(out),
                    eval_dir=str(tmp_path / "eval"), **{"validate#inferer": {"_target_": "SimpleInferer"}}, **one_tile)
     evaluator = wf.parser.get_parsed_content("validate#evaluator")
@@ -111,9 +129,28 @@ def test_inference_equals_evaluation_on_a_held_out_tile(trained, tmp_path):
     inferred = np.load(tmp_path / "inference" / f"{tile.stem}_probs.npy")
     diff = float(np.abs(inferred - evaluated).max())
     print(f"inference vs evaluation: max abs diff {diff:.3g}")
-    assert inferred.shape == evaluated.shape and diff <= 1e-4, diff
+    assert inferred.shape == evaluated.shape
     with rasterio.open(tmp_path / "inference" / f"{tile.stem}_mask.tif") as mask:
         assert np.array_equal(mask.read(1), evaluated.argmax(0))
+    return diff
+
+
+def test_inference_equals_evaluation_on_a_held_out_tile(trained, tmp_path):
+    out, _ = trained
+    assert _inference_vs_evaluation(out, tmp_path) <= 1e-4
+
+
+def test_glcm_is_one_setting_for_training_evaluation_and_inference(tmp_path):
+    """--glcm true adds the texture channels in training (in_channels and band statistics follow), the run contract
+    records it, and evaluation and inference take it from there without being told (inference equals evaluation)."""
+    out = tmp_path / "fold_0"
+    _workflow("train.json", output_dir=str(out), glcm=True, **{**TINY, "epochs": 1})
+    contract = json.loads((out / "config" / "contract.json").read_text())
+    texture = contract["glcm_texture"]
+    assert contract["glcm"] is True and texture["bands"] == ["B4"]
+    added = len(texture["bands"]) * len(texture["features"])
+    assert contract["network_def"]["in_channels"] == 7 + added == len(contract["band_stats"]["mean"])
+    assert _inference_vs_evaluation(out, tmp_path, epochs=1) <= 1e-4
 
 
 def test_pretrain_config_is_phase_a_throughout():
@@ -133,7 +170,8 @@ def test_fine_tuning_starts_from_the_pretrained_checkpoint(trained, tmp_path):
     _workflow("train.json", output_dir=str(tmp_path / "fine"), pretrained_checkpoint=str(pretrained),
               **{**TINY, "epochs": 1})
     log = next((tmp_path / "fine" / "logs").glob("training_*.log")).read_text()
-    assert f"pretrained weights loaded from {pretrained}" in log
+    assert f"pretrained weights loaded from {pretrained}: loaded " in log
+    assert "missing 0, unexpected 0, shape-mismatched 0 (pretrained on bands ['B2'," in log
 
 
 def test_inference_on_real_tile_keeps_georeferencing(trained, real_data, tmp_path):

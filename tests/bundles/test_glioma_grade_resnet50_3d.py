@@ -63,9 +63,10 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("glioma")
     data = tiny_dataset(root / "data")
     pretrained = _medicalnet_file(root / "medicalnet.pth")
-    for fold in (0, 1):
+    for fold, optimizer in ((0, "adam"), (1, "sgd")):
         _workflow("train.json", dataset_dir=str(data), fold=fold, output_dir=str(root / "runs" / f"fold_{fold}"),
-                  cache_dir=str(root / "cache"), pretrained_path=str(pretrained) if fold == 0 else None, **TINY)
+                  cache_dir=str(root / "cache"), pretrained_path=str(pretrained) if fold == 0 else None,
+                  optimizer=optimizer, **TINY)
     pretrained.unlink()
     return root, data
 
@@ -78,8 +79,12 @@ def test_run_structure_for_every_fold(runs):
         last = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
         assert {"network", "optimizer", "lr_scheduler", "deferred_reweighting", "early_stopping",
                 "classification_report_writer", "history", "trainer", "contract"} <= set(last)
-        assert last["network"]["fc.weight"].shape == (2, 128) and "fc.bias" not in last["network"]  # cosine head
+        assert last["network"]["fc.weight"].shape == (2, 128) and "fc.bias" in last["network"]  # the seed's linear head
         assert last["deferred_reweighting"]["active"] and last["training_checkpoint"]["epoch"] == 2
+        # the temperature fitted on the validation fold travels with the checkpoints
+        for name in ("last.pt", "best.pt"):
+            scaling = torch.load(out / "checkpoints" / name, weights_only=True)["temperature_scaling"]
+            assert scaling["fitted"] and scaling["temperature"] > 0
         for name in PLOTS:
             assert (out / "plots" / f"{name}.png").is_file()
             assert all((out / "plots" / f"{name}_epoch_{e}.png").is_file() for e in (1, 2))
@@ -89,14 +94,23 @@ def test_run_structure_for_every_fold(runs):
         assert np.array_equal(np.load(out / "predictions" / "val_preds.npy"), probs.argmax(1))
         doc = json.loads((out / "metrics" / "metrics.json").read_text())
         assert [r["epoch"] for r in doc["history"]] == [1, 2] and doc["completed"]
-        assert {"train_loss", "val_loss", "val_auc", "val_f1", "lr"} <= set(doc["history"][0])
+        assert {"train_loss", "val_loss", "val_auc", "val_f1", "val_ece", "val_ece_uncalibrated", "val_temperature",
+                "lr"} <= set(doc["history"][0])
+        final = doc["final"]
+        best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)["temperature_scaling"]["temperature"]
+        assert final["temperature"] == pytest.approx(best) and {"ece", "ece_uncalibrated", "auc"} <= set(final)
         assert set(doc["loss_summary"]) == {"train_loss", "val_loss"}
         assert doc["final"]["per_class"]["LGG"]["support"] == 1 and len(doc["final"]["confusion_matrix"]) == 2
         assert [r["epoch"] for r in json.loads((out / "metrics" / "history.json").read_text())] == [1, 2]
         config = json.loads((out / "config" / "config.json").read_text())["settings"]
         assert config["learning_rate"] == 1e-4 and config["class_counts"] == [1, 4] and config["drw_rule"] == "sqrt_inverse"
         assert config["training_subjects"] == 5 and config["validation_subjects"] == 5
-        assert list((out / "logs").glob("training_*.log"))
+        optimizer = "adam" if fold == 0 else "sgd"
+        assert config["optimizer"] == optimizer
+        log = next((out / "logs").glob("training_*.log")).read_text()
+        assert f"optimizer {optimizer}: {'Adam' if fold == 0 else 'SGD'}(lr=0.0001, weight_decay=0.0001" in log
+        assert log.index("optimizer ") < log.index("Epoch[1]")  # at the start of the log
+        assert ("momentum_buffer" in str(last["optimizer"]["state"])) == (fold == 1)  # SGD's state, not Adam's
 
 
 def test_contract_holds_the_input_settings_not_the_pretrained_weights(runs):
@@ -107,7 +121,7 @@ def test_contract_holds_the_input_settings_not_the_pretrained_weights(runs):
     assert contract["modalities"] == ["flair"] and contract["class_names"] == ["LGG", "HGG"]
     assert contract["normalization"] == {"nonzero": True, "channel_wise": True}
     network = contract["network_def"]
-    assert network["head"] == "cosine" and network["widths"] == [4, 8, 16, 32] and "pretrained_path" not in network
+    assert network["head"] == "linear" and network["widths"] == [4, 8, 16, 32] and "pretrained_path" not in network
     log = next((out / "logs").glob("training_*.log")).read_text()
     assert "MedicalNet weights from" in log and "medicalnet.pth: loaded" in log
 
@@ -135,6 +149,8 @@ def test_inference_equals_evaluation_on_held_out_subjects(runs, tmp_path, capsys
               output_dir=str(out), cache_dir=str(root / "cache"), num_workers=0)
     report = json.loads((out / "evaluation" / "validation_metrics.json").read_text())
     assert report["n"] == 5 and report["per_class"]["LGG"]["support"] == 1
+    trained_t = torch.load(out / "checkpoints" / "best.pt", weights_only=True)["temperature_scaling"]["temperature"]
+    assert report["temperature"] == pytest.approx(trained_t) and {"ece", "ece_uncalibrated"} <= set(report)
     assert (out / "evaluation" / "validation_roc_curve.png").is_file()
     evaluated = np.load(out / "evaluation" / "validation_probs.npy")
 
@@ -176,3 +192,24 @@ def test_inference_on_real_tcga(runs, real_data, capsys):
         probs = [float(v) for v in row[1:]]
         assert len(probs) == 2 and abs(sum(probs) - 1) < 1e-4
         assert row[0] in printed
+
+
+def test_a_run_folder_per_training_run(runs, tmp_path):
+    """Without output_dir: fold_0/run_YYYYMMDD_HHMMSS/ per run (the document's layout); a finished run is never
+    written into again, evaluation reads the newest trained run or the one --run_folder names."""
+    root, data = runs
+    common = {"bundle_root": str(tmp_path), "dataset_dir": str(data), "cache_dir": str(root / "cache"), **TINY,
+              "epochs": 1}
+    for _ in range(2):
+        _workflow("train.json", **common)
+    fold = tmp_path / "runs" / "default" / "fold_0"
+    first, second = sorted(p.name for p in fold.iterdir() if p.is_dir())
+    assert first.startswith("run_") and second.startswith("run_")
+    for name in (first, second):
+        assert {p.name for p in (fold / name / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+        assert list((fold / name / "logs").glob("training_*.log"))
+    _workflow(["train.json", "evaluate.json"], run_id="evaluating", **common)
+    assert (fold / second / "evaluation" / "validation_metrics.json").is_file()
+    assert not (fold / first / "evaluation").exists()
+    _workflow(["train.json", "evaluate.json"], run_id="evaluating", **{**common, "run_folder": first})
+    assert (fold / first / "evaluation" / "validation_metrics.json").is_file()

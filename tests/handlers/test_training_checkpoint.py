@@ -349,3 +349,36 @@ def test_best_by_evaluator_metric_ignores_stale_validation(tmp_path):
     )
     trainer.run()
     assert resumed == [(4, 4)]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interim_keeps_latest_at_the_last_epoch_end_and_resumes(tmp_path):
+    """glioma's last.pt: saves within an epoch go to the interim file, so last.pt is always a whole epoch's state;
+    a run stopped mid-epoch resumes from the interim file, which the next epoch-end save removes."""
+    net = torch.nn.Linear(2, 1)
+    engine = Engine(lambda e, b: None)
+
+    def stop(e):
+        if e.state.iteration == 4:
+            raise _Stop
+
+    engine.add_event_handler(Events.ITERATION_STARTED, stop)
+    kwargs = {"latest": "last.pt", "interim": "interim.pt", "best": None, "final": None, "every_n_iterations": 1}
+    TrainingCheckpoint(tmp_path, {"net": net}, **kwargs).attach(engine)
+    with pytest.raises(_Stop):
+        engine.run(range(2), max_epochs=2)
+    iteration = {p.name: torch.load(p, weights_only=True)["trainer"]["iteration"] for p in tmp_path.iterdir()}
+    assert iteration == {"last.pt": 2, "interim.pt": 3}  # without interim, last.pt held iteration 3 (mid-epoch)
+
+    engine = Engine(lambda e, b: None)
+    handler = TrainingCheckpoint(tmp_path, {"net": net}, **kwargs)
+    handler.attach(engine)
+    engine.run(range(2), max_epochs=2)
+    assert handler.resumed_from.name == "interim.pt" and engine.state.iteration == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["trainer"]["iteration"] == 4
+    with pytest.raises(ValueError, match="interim"):
+        TrainingCheckpoint(tmp_path, {}, latest="last.pt", interim="last.pt")

@@ -65,3 +65,12 @@ def test_plot_writes_png(tmp_path):
     history = TrainingHistory(tmp_path, plot_name="plots/curves.png")
     history.history = [_glacier_row(1)]
     assert history.plot().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_fitted_temperature_has_its_own_panel(tmp_path):
+    """glioma's rows: AUC and ECE are scores in [0, 1]; the temperature (up to 1000) must not flatten them."""
+    rows = [{"epoch": e, "train_loss": 1.0, "val_loss": 1.0, "val_auc": 0.8, "val_ece": 0.1,
+             "val_ece_uncalibrated": 0.3, "val_temperature": 40.0, "lr": 1e-4} for e in (1, 2)]
+    titles = {ax.get_title(): ax for ax in _figure(rows, tmp_path).axes}
+    assert titles["temperature"].get_ylabel() == "softmax temperature T"
+    assert all(line.get_ydata().max() < 1 for line in titles["validation metrics"].get_lines())

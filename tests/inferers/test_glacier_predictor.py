@@ -73,3 +73,27 @@ def test_pretrained_network_loaded_logged_and_checked(tmp_path, caplog):
         torch.testing.assert_close(network.state_dict()[key], value)
     with pytest.raises(InputError, match="was trained with bands"):
         load_pretrained_network(network, tmp_path / "pre.pt", _contract(bands=["B2", "B5"]))
+
+
+def test_pretrained_load_names_what_it_did_not_load(tmp_path, caplog):
+    """A checkpoint of another head/version: the fitting tensors load, the others are named in the log."""
+    source = GlacierUNet(in_channels=2, out_channels=4, backbone="resnet10").state_dict()
+    keys = list(source)
+    dropped, reshaped = keys[0], keys[-1]
+    state = {k: v for k, v in source.items() if k != dropped}
+    state[reshaped] = torch.zeros(3, *source[reshaped].shape[1:]) if source[reshaped].ndim else torch.zeros(3)
+    state["old_head.weight"] = torch.zeros(2)
+    torch.save({"network": state}, tmp_path / "other.pt")
+    network = GlacierUNet(in_channels=2, out_channels=4, backbone="resnet10")
+    caplog.set_level(logging.INFO)
+    report = load_pretrained_network(network, tmp_path / "other.pt")
+    assert report.missing == sorted([dropped, reshaped]) and report.mismatched == [reshaped]
+    assert report.unexpected == ["old_head.weight"] and len(report.loaded) == len(keys) - 2
+    line = next(r for r in caplog.records if "pretrained weights loaded from" in r.getMessage())
+    assert line.levelname == "WARNING" and str(tmp_path / "other.pt") in line.getMessage()
+    for text in (f"loaded {len(keys) - 2}", f"missing 2 {sorted([dropped, reshaped])}", "unexpected 1 ['old_head.weight']",
+                 f"shape-mismatched 1 ['{reshaped}']"):
+        assert text in line.getMessage(), line.getMessage()
+    torch.save({"network": {"x": torch.zeros(1)}}, tmp_path / "unrelated.pt")
+    with pytest.raises(InputError, match="no tensor fits this network"):
+        load_pretrained_network(network, tmp_path / "unrelated.pt")

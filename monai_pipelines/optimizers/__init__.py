@@ -1,0 +1,1 @@
+from .optimizer_factory import OPTIMIZERS, build_optimizer
