@@ -39,6 +39,7 @@ _NOT_SETTINGS = {
     "imports", "initialize", "run", "training", "evaluating", "inference", "finalize", "_meta_", "run_context",
 }
 _TRAINING_COMMANDS = ("training", "run")
+_PLAIN_COMPONENTS = {"data"}  # components whose value is a plain record (the dataset location): a setting
 _STANDARD_DEFAULTS: dict[str, Any] = {
     "seed": 0, "num_workers": 0, "skip_corrupted": False, "amp": False, "amp_dtype": None, "channels_last": False,
     "compile": False, "fold": 0, "cudnn_benchmark": False,
@@ -267,7 +268,7 @@ class RunContext:
         """Every top-level setting of the command with its resolved value (components and code left out)."""
         out: dict[str, Any] = {}
         for key, raw in self.parser.config.items():
-            if key in _NOT_SETTINGS or (isinstance(raw, Mapping) and "_target_" in raw):
+            if key in _NOT_SETTINGS or (isinstance(raw, Mapping) and "_target_" in raw and key not in _PLAIN_COMPONENTS):
                 continue
             if isinstance(raw, list) and any(isinstance(v, Mapping) and "_target_" in v for v in raw):
                 continue
