@@ -17,6 +17,7 @@ from monai.bundle import ConfigWorkflow
 
 from monai_pipelines.data.manifest import datalist
 from monai_pipelines.utils.paths import repo_root
+from tests.bundles.bad_inputs import path_keys
 from tests.bundles.runner import BUNDLES, CONFIG_FILES, cli, configs, monai_bundle
 from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
 
@@ -58,11 +59,13 @@ def resolve_every_id(files: list[str], **overrides) -> int:
     return len(ids)
 
 
-def _held_out_image(settings: dict, key: str) -> str:
+def _held_out_image(settings: dict, key: str | None = None) -> str:
+    """A held-out subject's image (``key``, or the item's first image) of the run's dataset."""
     data = settings["data"]
     manifest = json.loads(Path(data["manifest"]).read_text())
     split = "test" if manifest.get("test") else "validation"
-    return datalist(data["manifest"], data["dataset_dir"], split, settings.get("fold", 0))[0][key]
+    item = datalist(data["manifest"], data["dataset_dir"], split, settings.get("fold", 0))[0]
+    return item[key or path_keys(item)[0]]
 
 
 def _phantom_t2_pd(root: Path) -> dict[str, str]:
@@ -79,7 +82,7 @@ END_TO_END = {
     "mri_to_ct_unet3d": ("checkpoint_best.pt", "inference.json",
                          lambda s, tmp: {"input_path": _held_out_image(s, "image")}, {}),
     "ct_phase_pix2pix": ("checkpoint_best.pt", "inference.json",
-                         lambda s, tmp: {"input_path": _held_out_image(s, "image")}, {}),
+                         lambda s, tmp: {"input_path": _held_out_image(s)}, {}),
     "mmgan_missing_modality": ("mmgan_best.pth", "inference.json",
                                lambda s, tmp: {**_phantom_t2_pd(tmp / "raw"), "run_name": s["run_name"]}, {}),
     "glioma_grade_resnet50_3d": ("best.pt", "inference.json",
