@@ -76,6 +76,12 @@ class RunContract(Mapping):
                              f"{sorted(self._values)}): was this model trained by this bundle?")
         return self._values[key]
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
