@@ -13,11 +13,9 @@ forget a piece of state.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +24,7 @@ from ignite.metrics import Metric
 from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler, from_engine
 
 from monai_pipelines.bundle.run_context import RunContext
+from monai_pipelines.bundle.tracking import fit_mlflow_handler, mlflow_handlers
 from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler
 from monai_pipelines.handlers.engine_progress_bar import EngineProgressBar
 from monai_pipelines.handlers.tensorboard_panel import TensorBoardPanel
@@ -47,19 +46,6 @@ _TRAINER_STATE = {
 }
 # trainer optimizer attribute -> TensorBoard tag of its learning rate
 _LR_TAGS = {"optimizer": "lr", "g_optimizer": "g_lr", "d_optimizer": "d_lr"}
-
-
-def _mlflow_handlers(engine: Engine) -> list[Any]:
-    """The MONAI MLFlowHandlers attached to ``engine`` (``--tracking mlflow``)."""
-    from monai.handlers import MLFlowHandler
-
-    found: list[Any] = []
-    for handlers in engine._event_handlers.values():
-        for func, *_ in handlers:
-            owner = getattr(func, "__self__", None)
-            if isinstance(owner, MLFlowHandler) and not any(owner is f for f in found):
-                found.append(owner)
-    return found
 
 
 def _no_arguments(engine: Engine) -> tuple:
@@ -201,23 +187,14 @@ class TrainingHandlers:
                 known.append(handler)
         for key, obj in found.items():
             self.checkpoint.save_dict.setdefault(key, obj)
-        for tracker in _mlflow_handlers(trainer):
+        for tracker in mlflow_handlers(trainer):
             self._fit_mlflow(tracker, trainer)
 
     def _fit_mlflow(self, tracker: Any, trainer: Engine) -> None:
-        """Fit the MLFlowHandler that ``--tracking mlflow`` appends to the train handlers to this run: every loss
-        term per iteration (MONAI's ``from_engine(['loss'], first=True)`` gives a tuple for a dict output), the
-        resolved settings as parameters, and ``config/``, ``metrics/`` and ``plots/`` as artifacts; the executed
-        config MONAI writes at the top of the run folder moves into ``config/`` (an artifact with it)."""
-        tracker.output_transform = self._scalar_transform(trainer)
-        tracker.experiment_param = {k: json.dumps(v)[:500] for k, v in self.run.settings().items()}
-        out = self.run.output_dir
-        for path in out.glob("config_*.json"):  # MONAI's executed config: config_<YYYYmmdd_HHMMSS>.json
-            if re.fullmatch(r"config_\d{8}_\d{6}\.json", path.name) and is_main_process():
-                (out / "config").mkdir(parents=True, exist_ok=True)
-                path.replace(out / "config" / f"executed_{path.name}")
-        artifacts = [str(a) for a in tracker.artifacts or () if a and Path(a).exists() and Path(a).parent != out]
-        tracker.artifacts = tuple(artifacts) + tuple(str(out / name) for name in ("config", "metrics", "plots"))
+        """The MLFlowHandler ``--tracking mlflow`` appends to the train handlers logs every loss term per iteration
+        (MONAI's ``from_engine(['loss'], first=True)`` gives a tuple for a dict output), the settings and the run's
+        folders (see :mod:`monai_pipelines.bundle.tracking`)."""
+        fit_mlflow_handler(tracker, self.run, self._scalar_transform(trainer))
 
     def _set_sampler_epoch(self, trainer: Engine) -> None:
         """Order and augmentation of this epoch; a resumed epoch skips what it already trained on."""
