@@ -46,4 +46,4 @@ def test_bar_drawn_only_when_enabled(monkeypatch):
     bar = EngineProgressBar(desc="train")
     bar.attach(engine)
     engine.run(range(4), max_epochs=1)
-    assert bar.bar is None and out.getvalue() == ""
+    assert bar.bar is None and "%|" not in out.getvalue()  # no bar (other output, e.g. logging, may appear)
