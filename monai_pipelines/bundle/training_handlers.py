@@ -1,8 +1,9 @@
 """The handlers every bundle's training attaches, as one Ignite handler: a bundle lists it among its train handlers.
 
-Validation, LR schedules (ReduceLROnPlateau stepped on the key metric), loss and metric logging (console and
-TensorBoard, rank 0), the per-epoch history and curves, resumable data order, the checkpoint scheme with the run
-contract, and the time budget. Each knows its rank role, so a multi-GPU config never picks handlers by position.
+Validation, LR schedules (ReduceLROnPlateau stepped on the key metric), logging on rank 0 (every loss term to the
+console and TensorBoard, the learning rate of each optimizer, the validation metrics and a sample image panel each
+validation epoch, all in one TensorBoard event file), progress bars on a terminal, the per-epoch history and
+curves, resumable data order, the checkpoint scheme with the run contract, and the time budget. Each knows its rank role, so a multi-GPU config never picks handlers by position.
 What the checkpoints hold is found on the trainer (networks, optimizers, GradScalers), in ``lr_schedulers``, on the
 train loader's sampler and among the other handlers attached to the trainer and evaluator (anything with
 ``state_dict``/``load_state_dict``: DRW, curriculum, loss ramps, early stopping, reports...), so no bundle can
@@ -23,7 +24,10 @@ from ignite.metrics import Metric
 from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler, from_engine
 
 from monai_pipelines.bundle.run_context import RunContext
+from monai_pipelines.bundle.tracking import fit_mlflow_handler, mlflow_handlers
 from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler
+from monai_pipelines.handlers.engine_progress_bar import EngineProgressBar
+from monai_pipelines.handlers.tensorboard_panel import TensorBoardPanel
 from monai_pipelines.handlers.time_budget import TimeBudget
 from monai_pipelines.handlers.training_checkpoint import TrainingCheckpoint
 from monai_pipelines.handlers.training_history import TrainingHistory
@@ -40,6 +44,8 @@ _TRAINER_STATE = {
     "optimizer": "optimizer", "g_optimizer": "optimizer", "d_optimizer": "d_optimizer",
     "scaler": "scaler", "g_scaler": "scaler", "d_scaler": "d_scaler",
 }
+# trainer optimizer attribute -> TensorBoard tag of its learning rate
+_LR_TAGS = {"optimizer": "lr", "g_optimizer": "g_lr", "d_optimizer": "d_lr"}
 
 
 def _no_arguments(engine: Engine) -> tuple:
@@ -80,6 +86,8 @@ class TrainingHandlers:
         final_save_dict: what the final file holds (default: the networks).
         extra_state: more name -> stateful object for the checkpoints (e.g. a fitted normaliser).
         history_plot: also draw ``plots/training_curves.png``.
+        panel: the evaluator output keys that form the TensorBoard image panel of each validation (a list), or
+            :class:`TensorBoardPanel` arguments (``{"keys": [...], "argmax_keys": [...], "same_range": [...]}``).
     """
 
     def __init__(
@@ -93,6 +101,7 @@ class TrainingHandlers:
         final_save_dict: Mapping[str, Any] | None = None,
         extra_state: Mapping[str, Any] | None = None,
         history_plot: bool = True,
+        panel: Sequence[str] | Mapping[str, Any] | None = None,
     ) -> None:
         self.run = run
         self.evaluator = evaluator
@@ -103,6 +112,9 @@ class TrainingHandlers:
         self.final_save_dict = final_save_dict
         self.extra_state = dict(extra_state or {})
         self.history_plot = history_plot
+        self.panel = {"keys": list(panel)} if isinstance(panel, Sequence) and not isinstance(panel, str) \
+            else dict(panel or {})
+        self.summary_writer: Any = None
         self.history: TrainingHistory | None = None
         self.checkpoint: TrainingCheckpoint | None = None
         self.time_budget: TimeBudget | None = None
@@ -120,14 +132,7 @@ class TrainingHandlers:
             step = self._plateau_metric if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) \
                 else _no_arguments
             LrScheduleHandler(scheduler, print_lr=False, step_transform=step).attach(trainer)
-        scalars = self._scalar_transform(trainer)
-        if is_main_process():
-            logs = str(run.log_dir)
-            StatsHandler(name=None, tag_name="train", output_transform=scalars).attach(trainer)
-            TensorBoardStatsHandler(log_dir=logs, tag_name="train", output_transform=scalars).attach(trainer)
-            if self.evaluator is not None:
-                StatsHandler(name=None, iteration_log=False).attach(self.evaluator)
-                TensorBoardStatsHandler(log_dir=logs, iteration_log=False).attach(self.evaluator)
+        self._attach_logging(trainer)
         keys = self._scalar_keys(trainer)
         self.history = TrainingHistory(
             run.output_dir, evaluator=self.evaluator, history_name="metrics/history.json",
@@ -185,6 +190,14 @@ class TrainingHandlers:
             self.checkpoint.save_dict.setdefault(key, obj)
         if self.history is not None and self.history.optimizer is None:  # a GAN trainer sets its optimizers after
             self.history.optimizer = found.get("optimizer")  # MONAI's Workflow attached the handlers
+        for tracker in mlflow_handlers(trainer):
+            self._fit_mlflow(tracker, trainer)
+
+    def _fit_mlflow(self, tracker: Any, trainer: Engine) -> None:
+        """The MLFlowHandler ``--tracking mlflow`` appends to the train handlers logs every loss term per iteration
+        (MONAI's ``from_engine(['loss'], first=True)`` gives a tuple for a dict output), the settings and the run's
+        folders (see :mod:`monai_pipelines.bundle.tracking`)."""
+        fit_mlflow_handler(tracker, self.run, self._scalar_transform(trainer))
 
     def _set_sampler_epoch(self, trainer: Engine) -> None:
         """Order and augmentation of this epoch; a resumed epoch skips what it already trained on."""
@@ -197,16 +210,61 @@ class TrainingHandlers:
         sampler.set_epoch(trainer.state.epoch - 1, start=max(done, 0) * int(loader.batch_size or 1))
 
     # ------------------------------------------------------------------ logging
+    def _attach_logging(self, trainer: Engine) -> None:
+        """Progress bars (a terminal), console and TensorBoard logging (rank 0): one SummaryWriter for everything."""
+        scalars = self._scalar_transform(trainer)
+        bar = EngineProgressBar(output_transform=scalars, desc="train")
+        bar.attach(trainer)
+        if self.evaluator is not None:
+            EngineProgressBar(enabled=bar.enabled, desc="validate").attach(self.evaluator)
+        if not is_main_process():
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = self.summary_writer = SummaryWriter(log_dir=str(self.run.log_dir))
+        # with a bar the losses show beside it; a log line per iteration would break it
+        StatsHandler(name=None, tag_name="train", output_transform=scalars, iteration_log=not bar.enabled,
+                     epoch_log=False).attach(trainer)
+        TensorBoardStatsHandler(summary_writer=writer, tag_name="train", output_transform=scalars,
+                                epoch_log=False).attach(trainer)
+        trainer.add_event_handler(Events.EPOCH_STARTED, self._log_learning_rates)
+        trainer.add_event_handler(Events.COMPLETED, self._close_writer)
+        if self.evaluator is not None:
+            StatsHandler(name=None, iteration_log=False).attach(self.evaluator)
+            TensorBoardStatsHandler(summary_writer=writer, iteration_log=False).attach(self.evaluator)
+            if self.panel.get("keys"):
+                TensorBoardPanel(writer, **self.panel).attach(self.evaluator)
+
+    def _log_learning_rates(self, trainer: Engine) -> None:
+        """The learning rate each optimizer uses this epoch (one tag per optimizer, and per extra parameter group)."""
+        for attribute, tag in _LR_TAGS.items():
+            optimizer = getattr(trainer, attribute, None)
+            if not isinstance(optimizer, torch.optim.Optimizer):
+                continue
+            for i, group in enumerate(optimizer.param_groups):
+                self.summary_writer.add_scalar(tag if i == 0 else f"{tag}_group{i}", float(group["lr"]),
+                                               trainer.state.epoch)
+
+    def _close_writer(self, trainer: Engine) -> None:
+        if self.summary_writer is not None:
+            self.summary_writer.close()
+
     @staticmethod
     def _scalar_keys(trainer: Engine) -> list[str]:
         return list(getattr(trainer, "output_scalars", ("loss",)))
 
     def _scalar_transform(self, trainer: Engine):
+        """Output -> the trainer's loss scalars, plus the terms of a loss that reports them (``last_components``,
+        e.g. CombinedSegmentationLoss) as ``loss_<term>``."""
         keys = self._scalar_keys(trainer)
 
         def scalars(output: Any) -> dict[str, float]:
             out = output[0] if isinstance(output, list) and output else output
-            return {k: float(out[k]) for k in keys if isinstance(out, Mapping) and k in out}
+            values = {k: float(out[k]) for k in keys if isinstance(out, Mapping) and k in out}
+            terms = getattr(getattr(trainer, "loss_function", None), "last_components", None)  # set after attach
+            if isinstance(terms, Mapping):
+                values.update({f"loss_{name}": float(v) for name, v in terms.items()})
+            return values
 
         return scalars
 

@@ -311,14 +311,17 @@ def prepare_ixi(
     n4_shrink_factor: int = 4,
     n4_iterations: Sequence[int] = (50, 50, 30),
     registration_kwargs: Mapping[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     name: str | None = None,
 ) -> IXIPrepareReport:
     """Run Phase 1 on an IXI download folder; see the module docstring. Returns what was done.
 
     Subjects lacking a sequence are logged (one line each) and left out. ``out_dir`` must not be ``raw_dir``.
+    ``progress``: a progress bar per subject (None: on a terminal, see :func:`~monai_pipelines.utils.show_progress`).
     """
     from tqdm.auto import tqdm
+
+    from monai_pipelines.utils.progress import show_progress
 
     raw, out = Path(raw_dir), Path(out_dir)
     if out.resolve() == raw.resolve():
@@ -335,7 +338,7 @@ def prepare_ixi(
     done_dir.mkdir(parents=True, exist_ok=True)
     options = {"n4": n4, "size": size, "min_foreground": min_foreground}
     records: dict[str, dict] = {}
-    for subject in tqdm(subjects, desc="prepare ixi", unit="subject", disable=not progress):
+    for subject in tqdm(subjects, desc="prepare ixi", unit="subject", disable=not show_progress(progress)):
         marker = done_dir / f"{subject}.json"
         if marker.is_file():
             record = json.loads(marker.read_text())

@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.15, help="held-out test subjects (default 0.15)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the rest; val = fold 0")
     parser.add_argument("--min-foreground", type=float, default=0.05, help="min head area fraction of a slice")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
     parser.set_defaults(func=run_prepare_ixi)
 
 
@@ -49,7 +49,7 @@ def run_prepare_ixi(args: argparse.Namespace) -> int:
         raise ValueError(f"--size must be at least 16, got {args.size}.")
     report = prepare_ixi(
         args.raw, args.out, n4=args.n4, size=args.size, seed=args.seed, test_fraction=args.test_fraction,
-        folds=args.folds, min_foreground=args.min_foreground, progress=not args.no_progress,
+        folds=args.folds, min_foreground=args.min_foreground, progress=False if args.no_progress else None,
     )
     print(
         f"prepared {len(report.prepared)} subject(s), reused {len(report.reused)}, left out "

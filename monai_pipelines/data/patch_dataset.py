@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from monai_pipelines.data.pixel_balanced_sampler import crop_window
 from monai_pipelines.utils.enums import Keys
+from monai_pipelines.utils.progress import show_progress
 
 __all__ = ["BalancedPatchDataset"]
 
@@ -37,7 +38,10 @@ class BalancedPatchDataset(Dataset):
         transform: Callable | None = None,
         keys: Sequence[str] = (Keys.IMAGE, Keys.LABEL),
     ) -> None:
-        self.items = [preprocessing(dict(item)) if preprocessing else dict(item) for item in data]
+        from tqdm.auto import tqdm
+
+        loading = tqdm(data, desc="load tiles", unit="tile", disable=not show_progress())
+        self.items = [preprocessing(dict(item)) if preprocessing else dict(item) for item in loading]
         self.patch_size = tuple(np.broadcast_to(patch_size, (2,)).tolist())
         self.transform = transform
         self.keys = [str(k) for k in keys]

@@ -35,6 +35,7 @@ from monai_pipelines.transforms.robust_load import CorruptedImageError
 from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
 from monai_pipelines.utils.enums import Keys
 from monai_pipelines.utils.paths import cache_dir as default_cache_dir
+from monai_pipelines.utils.progress import show_progress
 
 logger = logging.getLogger("monai_pipelines")
 
@@ -118,7 +119,9 @@ class VolumeSliceDataset(Dataset):
         self.report: dict[str, Any] = {"volumes": 0, "volumes_skipped": 0, "slices": 0,
                                        "slices_skipped": {"nan": 0, "constant": 0}, "skipped": []}
         self.volumes: list[dict[str, Any]] = []
-        for item in data:
+        from tqdm.auto import tqdm
+
+        for item in tqdm(data, desc="index volumes", unit="volume", disable=not show_progress()):
             entry = self._index(item)
             if entry is not None:
                 self.volumes.append(entry)

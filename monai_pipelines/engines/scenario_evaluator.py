@@ -69,7 +69,7 @@ class ScenarioEvaluator(Evaluator):
         kwargs = {} if prepare_batch is None else {"prepare_batch": prepare_batch}
         super().__init__(
             device=device, val_data_loader=val_data_loader, epoch_length=epoch_length, non_blocking=non_blocking,
-            val_handlers=val_handlers, amp=False, decollate=False, **kwargs,
+            val_handlers=None, amp=False, decollate=False, **kwargs,
         )
         self.network = network
         self.scenarios = [str(s) for s in scenarios]
@@ -89,6 +89,8 @@ class ScenarioEvaluator(Evaluator):
         self._scores: dict[str, dict[str, list[torch.Tensor]]] = {}
         self.add_event_handler(Events.EPOCH_STARTED, self._reset)
         self.add_event_handler(Events.EPOCH_COMPLETED, self._summarise)
+        if val_handlers is not None:  # after _summarise: their EPOCH_COMPLETED sees the scores in state.metrics
+            self._register_handlers(val_handlers)
 
     def _reset(self, engine: ScenarioEvaluator) -> None:
         self._scores = {s: {"psnr": [], "ssim": []} for s in self.scenarios}

@@ -5,6 +5,7 @@ from .classification_report_writer import ClassificationReportWriter
 from .curriculum_scenarios import CurriculumScenarios
 from .deferred_reweighting import DeferredReweighting, class_counts, drw_weights
 from .early_stopping import EarlyStopping
+from .engine_progress_bar import EngineProgressBar
 from .image_frequency import epoch_images, every_n_images, images_seen
 from .loss_log_writer import LossLogWriter
 from .loss_weight_ramp import LossWeightRamp
@@ -14,6 +15,7 @@ from .slice_png_writer import SlicePngWriter, write_slice_pngs
 from .slice_report_writer import SliceReportWriter
 from .synthesis_metrics_writer import SynthesisMetricsWriter
 from .synthesis_panel_writer import SynthesisPanelWriter, plot_synthesis_panel
+from .tensorboard_panel import TensorBoardPanel, panel_image
 from .time_budget import TimeBudget
 from .training_checkpoint import TrainingCheckpoint, latest_checkpoint, load_checkpoint, read_checkpoint
 from .training_history import TrainingHistory

@@ -22,6 +22,7 @@ from monai.utils import min_version, optional_import
 
 from monai_pipelines.metrics.hu_metrics import SYNTHRAD_HU_RANGE, hu_metrics
 from monai_pipelines.utils.atomic_write import atomic_path, write_text_atomic
+from monai_pipelines.utils.dist import gather_shards, is_main_process
 from monai_pipelines.utils.enums import Keys
 
 Events, _ = optional_import("ignite.engine", "0.4.11", min_version, "Events")
@@ -237,6 +238,11 @@ class SliceReportWriter:
         return images
 
     def _write(self, engine: Engine | None = None) -> Path:
+        if engine is not None:  # the volumes of every DDP rank, in datalist order; rank 0 writes the page
+            self.volumes = gather_shards(self.volumes)
+            self.rows = [row for v in self.volumes if v["metrics"] is not None for row in v["slices"]]
+        if not is_main_process():
+            return self.output_dir / "index.html"
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.rows:
             columns = list(dict.fromkeys(k for row in self.rows for k in row))

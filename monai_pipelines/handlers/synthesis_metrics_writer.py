@@ -20,6 +20,7 @@ from monai.utils import min_version, optional_import
 
 from monai_pipelines.metrics.hu_metrics import SYNTHRAD_HU_RANGE, hu_metrics
 from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
+from monai_pipelines.utils.dist import gather_shards, is_main_process
 from monai_pipelines.utils.enums import Keys
 
 Events, _ = optional_import("ignite.engine", "0.4.11", min_version, "Events")
@@ -108,8 +109,16 @@ class SynthesisMetricsWriter:
         return hu_metrics(to_np(pred_hu), to_np(label_hu), m, self.hu_range)
 
     def _write(self, engine: Engine) -> None:
+        self.rows = gather_shards(self.rows)  # every subject of every DDP rank, in datalist order
         if not self.rows:
             logger.warning("SynthesisMetricsWriter: no subjects were evaluated.")
+            return
+        summary = {"subjects": len(self.rows), "hu_range": list(self.hu_range), "model": _summary(self.rows, "model_")}
+        if self.baseline is not None:
+            summary["baseline"] = _summary(self.rows, "baseline_")
+        for key, stats in summary["model"].items():
+            engine.state.metrics[key] = stats["mean"]
+        if not is_main_process():  # written once
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         csv_path = self.output_dir / f"{self.name}_metrics.csv"
@@ -117,13 +126,8 @@ class SynthesisMetricsWriter:
             writer = csv.DictWriter(f, fieldnames=_columns(self.rows), restval="")
             writer.writeheader()
             writer.writerows(self.rows)
-        summary = {"subjects": len(self.rows), "hu_range": list(self.hu_range), "model": _summary(self.rows, "model_")}
-        if self.baseline is not None:
-            summary["baseline"] = _summary(self.rows, "baseline_")
         json_path = self.output_dir / f"{self.name}_summary.json"
         write_json_atomic(json_path, summary)
-        for key, stats in summary["model"].items():
-            engine.state.metrics[key] = stats["mean"]
         line = f"{self.name}: {len(self.rows)} subjects, MAE {summary['model']['mae']['mean']:.1f} HU"
         if self.baseline is not None:
             line += f" (baseline {summary['baseline']['mae']['mean']:.1f} HU)"

@@ -14,6 +14,7 @@ from monai.data import decollate_batch
 from monai.utils import min_version, optional_import
 
 from monai_pipelines.utils.atomic_write import atomic_path
+from monai_pipelines.utils.dist import is_main_process
 from monai_pipelines.utils.enums import Keys
 
 Events, _ = optional_import("ignite.engine", "0.4.11", min_version, "Events")
@@ -130,6 +131,8 @@ class SynthesisPanelWriter:
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
+        if not is_main_process():  # examples: rank 0's shard
+            return
         batch, output = engine.state.batch, engine.state.output
         batch = batch if isinstance(batch, list) else decollate_batch(batch)
         output = output if isinstance(output, list) else decollate_batch(output)

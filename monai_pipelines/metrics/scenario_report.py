@@ -17,6 +17,7 @@ import numpy as np
 
 from monai_pipelines.transforms.scenario_mask import SEQUENCES
 from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
+from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["save_scenario_examples", "write_scenario_report"]
 
@@ -37,10 +38,13 @@ def write_scenario_report(
     baseline_name: str = "zero_imputation",
     data_range: float = 1.0,
 ) -> Path:
-    """Write ``metrics/metrics.json`` + ``metrics/metrics.csv`` (+ ``plots/scenario_*.png``) under ``output_dir``."""
+    """Write ``metrics/metrics.json`` + ``metrics/metrics.csv`` (+ ``plots/scenario_*.png``) under ``output_dir``
+    (rank 0 only: the results are gathered over DDP ranks already)."""
     if not results:
         raise ValueError("no per-scenario results to write (did the evaluator run on an empty datalist?).")
     out = Path(output_dir)
+    if not is_main_process():
+        return out / "metrics" / "metrics.json"
     (out / "metrics").mkdir(parents=True, exist_ok=True)
     record = {
         "experiment": experiment,

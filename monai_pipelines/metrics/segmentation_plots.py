@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from monai_pipelines.metrics.classification_plots import _figure, _save
+from monai_pipelines.utils.dist import is_main_process
 
 __all__ = ["plot_confusion_percent", "plot_per_class_iou", "plot_segmentation_report"]
 
@@ -83,6 +84,8 @@ def plot_segmentation_report(
     if report is None:
         raise ValueError("no segmentation report: run the evaluator before plotting it.")
     out = Path(output_dir)
+    if not is_main_process():  # the report is gathered over DDP ranks already; drawn once
+        return []
     return [plot_confusion_percent(report, out / f"{prefix}confusion_matrix.png"),
             plot_per_class_iou(report, out / f"{prefix}per_class_iou.png", baseline,
                                labels=("network", str((baseline or {}).get("method", "baseline"))))]

@@ -56,5 +56,6 @@ def write_comparison(path: str | os.PathLike, network_report: dict | None, basel
         "baseline_ndsi_mean_iou": baseline_report["mean_iou"],
         "baseline": baseline_report.get("method"),
     }
-    write_json_atomic(path, record)
+    if is_main_process():
+        write_json_atomic(path, record)
     return record

@@ -72,3 +72,18 @@ def run_workflow(bundle: str, config_file: str | list[str], run_id: str = "train
     workflow.run()
     workflow.finalize()
     return workflow
+
+
+def tensorboard_steps(log_dir: Path) -> dict[str, list[int]]:
+    """TensorBoard tag -> the steps it was written at (scalars and images), over every event file of ``log_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    steps: dict[str, list[int]] = {}
+    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0, "images": 0})
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            steps.setdefault(tag, []).extend(e.step for e in events.Scalars(tag))
+        for tag in events.Tags()["images"]:
+            steps.setdefault(tag, []).extend(e.step for e in events.Images(tag))
+    return {tag: sorted(s) for tag, s in steps.items()}

@@ -12,6 +12,7 @@ from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 
 from monai_pipelines.data.synthetic.thorax_phantom import generate_thorax_phases
+from tests.bundles.runner import tensorboard_steps
 
 CONFIGS = Path(__file__).resolve().parents[2] / "bundles" / "ct_phase_pix2pix" / "configs"
 TINY = {"spatial_size": 32, "num_downs": 5, "ngf": 4, "ndf": 4, "n_layers_d": 2, "num_workers": 0, "batch_size": 8}
@@ -50,6 +51,11 @@ def test_train_resume_evaluate_and_infer_real_ct(trained, real_data, tmp_path):
     assert (ckpts / "checkpoint_epoch1.pt").is_file() and (ckpts / "checkpoint_epoch2.pt").is_file()
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert len(history["epochs"] if isinstance(history, dict) and "epochs" in history else history) >= 2
+    tensorboard = tensorboard_steps(out / "logs")  # G and D loss terms, both learning rates, metric, image panel
+    for tag in ("g_loss", "g_adv", "g_rec", "d_loss", "d_real", "d_fake"):
+        assert tensorboard[tag] == list(range(1, len(tensorboard[tag]) + 1)) and tensorboard[tag], tag
+    for tag in ("g_lr", "d_lr", "val_mae", "validation/panel"):
+        assert tensorboard[tag] == [1, 2], tag
     config = json.loads((out / "config" / "config.json").read_text())["settings"]
     assert config["n_epochs"] == 100 and config["norm"] == "instance" and config["lambda_l1"] == 50.0
 

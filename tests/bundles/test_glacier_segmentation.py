@@ -17,7 +17,7 @@ import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_pipelines.utils.paths import repo_root
-from tests.bundles.runner import run_workflow
+from tests.bundles.runner import run_workflow, tensorboard_steps
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,15 @@ def trained(tmp_path_factory) -> tuple[Path, ConfigWorkflow]:
     os.environ["MONAI_PIPELINES_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
     out = tmp_path_factory.mktemp("glacier") / "fold_0"
     return out, _workflow("train.json", output_dir=str(out), **TINY)
+
+
+def test_tensorboard_has_each_loss_term_lr_metrics_and_panel(trained):
+    out, _ = trained
+    tensorboard = tensorboard_steps(out / "logs")
+    for tag in ("loss", "loss_focal", "loss_dice", "loss_boundary"):  # the weighted terms of the combined loss
+        assert tensorboard[tag] == list(range(1, len(tensorboard[tag]) + 1)) and tensorboard[tag], tag
+    for tag in ("lr", "val_mcc", "val_iou_lake", "validation/panel"):
+        assert tensorboard[tag] == [1, 2], tag
 
 
 def test_training_outputs_metrics_checkpoints_and_baseline(trained):

@@ -22,7 +22,7 @@ from monai_pipelines.metrics.cv_summary import summarize_folds
 from monai_pipelines.networks import resnet50_3d
 from monai_pipelines.utils.errors import InputError
 from monai_pipelines.utils.paths import repo_root
-from tests.bundles.runner import run_workflow
+from tests.bundles.runner import run_workflow, tensorboard_steps
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +69,14 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
                   optimizer=optimizer, **TINY)
     pretrained.unlink()
     return root, data
+
+
+def test_tensorboard_has_loss_lr_metrics_and_panel(runs):
+    root, _ = runs
+    tensorboard = tensorboard_steps(root / "runs" / "fold_1" / "logs")
+    assert tensorboard["loss"] == list(range(1, len(tensorboard["loss"]) + 1)) and tensorboard["loss"]
+    for tag in ("lr", "val_auc", "val_f1", "validation/panel"):
+        assert tensorboard[tag] == [1, 2], tag
 
 
 def test_run_structure_for_every_fold(runs):

@@ -14,6 +14,7 @@ from monai_pipelines.data.ixi import normalise_percentile
 from monai_pipelines.data.manifest import build_manifest, write_manifest
 from monai_pipelines.data.synthetic.head_phantom import make_head_phantom
 from monai_pipelines.metrics.compare_runs import compare_runs
+from tests.bundles.runner import tensorboard_steps
 
 CONFIGS = Path(__file__).resolve().parents[2] / "bundles" / "mmgan_missing_modality" / "configs"
 SCENARIOS = ["011", "101", "110", "001", "010", "100"]
@@ -80,6 +81,11 @@ def test_train_resume_evaluate_compare(tmp_path):
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert (out / "checkpoints" / "mmgan_epoch3.pth").is_file()
+    tensorboard = tensorboard_steps(out / "logs")  # G and D loss terms, both learning rates, metrics, image panel
+    for tag in ("g_loss", "g_adv", "g_rec", "d_loss", "d_real", "d_fake"):
+        assert len(tensorboard[tag]) == 3 * 3, tag  # every iteration of the 3 epochs, over the resumed run too
+    for tag in ("g_lr", "d_lr", "val_psnr", "val_ssim_100", "validation/panel"):
+        assert tensorboard[tag] == [1, 2, 3], tag
     assert sum(torch.load(out / "checkpoints" / "mmgan_epoch3.pth", weights_only=True)["curriculum_scenarios"]["counts"]
                .values()) == 3 * 3  # 12 training slices (2 subjects) / batch 4 -> 3 batches per epoch
 

@@ -21,6 +21,7 @@ from monai_pipelines.handlers import load_checkpoint
 from monai_pipelines.networks import UNet3D
 from monai_pipelines.utils import bundle_root
 from monai_pipelines.utils.errors import find_user_error
+from tests.bundles.runner import tensorboard_steps
 
 CONFIGS = Path(bundle_root("mri_to_ct_unet3d")) / "configs"
 TINY = {"features": [4, 8, 16, 32], "patch_size": [32, 32, 32], "num_workers": 0}
@@ -71,6 +72,10 @@ def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
     assert [row["epoch"] for row in history] == [1, 2]
     assert history[0]["lr"] == pytest.approx(1e-4)  # the rate epoch 1 trained at, not the one after its step
     assert (out / "plots" / "training_curves.png").stat().st_size > 0
+    tensorboard = tensorboard_steps(out / "logs")  # the loss, learning rate, metric and image panel per epoch
+    for tag in ("lr", "val_loss", "validation/panel"):
+        assert tensorboard[tag] == [1, 2], tag
+    assert tensorboard["loss"] == list(range(1, len(tensorboard["loss"]) + 1))  # every iteration, resumed too
 
     # evaluation on the test split: per-subject CSV, summary with model and baseline; the network comes from the
     # checkpoint's contract (no --features given)

@@ -59,14 +59,20 @@ BUNDLES: dict[str, Callable[[Path], dict[str, Any]]] = {
 }
 
 
-def _torchrun(bundle: str, overrides: dict[str, Any], spec_path: Path) -> subprocess.CompletedProcess:
+def _torchrun(bundle: str, overrides: dict[str, Any], spec_path: Path, command: str = "training") -> \
+        subprocess.CompletedProcess:
+    """``training`` as a user types it (multi_gpu_train.json), or ``evaluating`` (multi_gpu_evaluate.json) with every
+    id of its configs resolved on both ranks first."""
     configs = repo_root() / "bundles" / bundle / "configs"
-    spec = {"config_file": [str(configs / "train.json"), str(configs / "multi_gpu_train.json")],
-            "logging_file": False, **overrides}
+    names = ["train.json", "multi_gpu_train.json"] if command == "training" else \
+        ["train.json", "evaluate.json", "multi_gpu_evaluate.json"]
+    spec = {"config_file": [str(configs / name) for name in names], "logging_file": False, **overrides}
     spec_path.write_text(json.dumps(spec))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "monai.bundle", "run", "training", "--args_file", str(spec_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = ["-m", "monai.bundle", "run", "training", "--args_file"] if command == "training" else \
+        [str(Path(__file__).with_name("_evaluate_on_ranks.py"))]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *run, str(spec_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        p for p in (str(repo_root()), os.environ.get("PYTHONPATH")) if p)}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=repo_root())
 
 

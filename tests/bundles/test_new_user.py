@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,12 @@ def _tail(proc) -> str:
     return (proc.stdout + proc.stderr)[-2500:]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _one_error_line(proc) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("parsing config_file")]
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -108,7 +115,7 @@ def _one_error_line(proc) -> str:
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)
-def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp_path: Path):
+def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp_path: Path, monkeypatch):
     overrides = {**TINY_SETUPS[bundle](tmp_path / "data"), "epochs": 1}
     overrides.pop("output_dir", None)
     clone = _second_checkout(bundle, tmp_path / "clone")
@@ -126,6 +133,12 @@ def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp
     for command in ("training", "evaluating"):
         files = configs_of(bundle, command, clone)
         assert resolve_every_id(files, **{**overrides, "output_dir": out}) > 20
+    # multi_gpu_evaluate.json too, with distributed on: a 1-rank gloo group from the variables torchrun sets
+    for key, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(_free_port())}.items():
+        monkeypatch.setenv(key, value)
+    files = configs_of(bundle, "evaluating", clone) + configs(bundle, "multi_gpu_evaluate.json", root=clone)
+    assert resolve_every_id(files, **{**overrides, "output_dir": out}) > 20
 
     # evaluate, export, verify and infer from the trained run, found by the configs' defaults in the clone
     settings = record["settings"]

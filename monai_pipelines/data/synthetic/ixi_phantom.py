@@ -68,7 +68,7 @@ def _generate(out_dir: Path, n4: bool) -> None:
     try:
         write_ixi_phantom(raw)
         prepare_ixi(
-            raw, out_dir, n4=n4, size=DEMO_SIZE, seed=42, folds=4, progress=False, n4_iterations=(20, 20),
+            raw, out_dir, n4=n4, size=DEMO_SIZE, seed=42, folds=4, progress=None, n4_iterations=(20, 20),
             name="ixi_phantom_n4" if n4 else "ixi_phantom_baseline",
         )
     finally:
