@@ -195,6 +195,9 @@ class RunContext:
 
     def finish(self) -> None:
         """Close the log file; leave the process group together (a barrier first: a rank leaving early aborts)."""
+        from monai_pipelines.bundle.tracking import finish_tracking
+
+        finish_tracking(self)
         if self.skipped:
             logger.warning("%d unusable input(s) skipped (skip_corrupted): %s", len(self.skipped),
                            "; ".join(self.skipped))
@@ -388,6 +391,9 @@ class RunContext:
 
         from monai_pipelines.data.epoch_seeded_sampler import ResumableSampler
 
+        if len(dataset) < self.world_size:  # a rank with nothing would never reach the metrics' gather
+            raise InputError(f"{len(dataset)} item(s) cannot be shared by {self.world_size} ranks: evaluate with at "
+                             f"most {len(dataset)} processes.")
         sampler = ResumableSampler(len(dataset), shuffle=False, num_replicas=self.world_size, rank=self.rank,
                                    even_divisible=False)
         return DataLoader(dataset, batch_size=int(batch_size), sampler=sampler, **self._loader_kwargs())
@@ -418,8 +424,13 @@ class RunContext:
         """Run an evaluator (evaluation or inference) with the standard handlers: metric logging on rank 0."""
         from monai.handlers import StatsHandler
 
+        from monai_pipelines.bundle.tracking import track_evaluation
+        from monai_pipelines.handlers import EngineProgressBar
+
         if is_main_process():
             StatsHandler(iteration_log=False, name=None).attach(engine)
+        EngineProgressBar(desc=self.command).attach(engine)
+        track_evaluation(self, engine)
         quiet_user_error_logs()
         engine.run()
         return engine
