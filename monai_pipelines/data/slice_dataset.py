@@ -1,10 +1,13 @@
-"""2D slices of paired 3D volumes, read lazily through a per-volume index cache (pix2pix on axial CT slices).
+"""2D slices of paired 3D volumes through a per-volume index and a decoded-slice cache (pix2pix on axial CT slices).
 
 MONAI's ``PatchDataset``/``GridPatchDataset`` load every volume up front and know nothing of invalid slices; this
-dataset reads one pair only when one of its slices is asked for (keeping the last few pairs in memory), and learns
-once per volume its shape and which slices are usable (finite, not constant in either volume) into a small JSON
-file keyed by the files' paths, sizes and modification times. Corrupted volumes and shape mismatches raise one
-line, or with ``skip_corrupted`` are skipped; both are counted in :attr:`report`.
+dataset learns once per volume its shape and which slices are usable (finite, not constant in either volume) into
+a small JSON file keyed by the files' paths, sizes and modification times. Shuffled slices over many compressed
+volumes would decode a whole volume for nearly every slice, so by default each volume is decoded once, ever: its
+slices, windowed and resized, go to an uncompressed ``.npy`` file (slice axis first, C order, written atomically,
+keyed by path, size, mtime and the preprocessing settings) that is memory-mapped, so reading a slice reads its
+pages only. Corrupted volumes and shape mismatches raise one line, or with ``skip_corrupted`` are skipped; both
+are counted in :attr:`report`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from monai_pipelines.utils.paths import cache_dir as default_cache_dir
 logger = logging.getLogger("monai_pipelines")
 
 INDEX_VERSION = 1
+SLICE_CACHE_VERSION = 1
 
 
 def read_volume(path: str | os.PathLike) -> np.ndarray:
@@ -76,8 +80,11 @@ class VolumeSliceDataset(Dataset):
         hu_min, hu_max: HU window mapped to [-1, 1] (clipped), as :class:`HUWindow`.
         axis: slicing axis of the stored array (-1: axial for the usual NIfTI layout).
         skip_corrupted: skip unreadable volumes and mismatched pairs (logged, counted) instead of raising.
-        cache_dir: where the index files go (default: the package cache, ``slice_index/``).
-        cache_volumes: pairs kept in memory (per worker process).
+        cache_dir: where the index files and slice caches go (default: the package cache, ``slice_index/``).
+        cache_volumes: pairs kept in memory (per worker process) when ``slice_cache`` is off.
+        slice_cache: keep each volume's prepared slices in a memory-mapped ``.npy`` file in ``cache_dir``
+            (float32, ``n_slices x S x S`` per volume file); off, volumes are decoded again whenever they have
+            left the in-memory cache of ``cache_volumes`` pairs.
         transform: applied to each item dict after windowing and resizing (e.g. MONAI ``RandFlipd``).
     """
 
@@ -94,6 +101,7 @@ class VolumeSliceDataset(Dataset):
         cache_dir: str | os.PathLike | None = None,
         cache_volumes: int = 2,
         transform: Callable | None = None,
+        slice_cache: bool = True,
     ) -> None:
         self.condition_key, self.target_key = condition_key, target_key
         self.axis = axis
@@ -101,6 +109,9 @@ class VolumeSliceDataset(Dataset):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir("slice_index")
         self.cache_volumes = max(1, int(cache_volumes))
         self.transform = transform
+        self.slice_cache = bool(slice_cache)
+        self.spatial_size = None if spatial_size is None else int(spatial_size)
+        self.hu_window = (float(hu_min), float(hu_max))
         self.window = HUWindow(hu_min, hu_max, -1.0, 1.0, clip=True)
         self.resize = None if spatial_size is None else Resize((int(spatial_size),) * 2, mode="bilinear")
         self.report: dict[str, Any] = {"volumes": 0, "volumes_skipped": 0, "slices": 0,
@@ -114,6 +125,7 @@ class VolumeSliceDataset(Dataset):
         self.report["volumes"] = len(self.volumes)
         self.report["slices"] = self._offsets[-1]
         self._loaded: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._mapped: dict[str, np.ndarray] = {}
         if self.report["volumes_skipped"] or any(self.report["slices_skipped"].values()):
             logger.warning(f"slice dataset: {self.report_line()}")
 
@@ -139,15 +151,20 @@ class VolumeSliceDataset(Dataset):
                 if not p.is_file():
                     raise FileNotFoundError(f"{p}: file not found")
             index_file = self._index_file(cond, targ)
+            decoded: dict[Path, np.ndarray] = {}
             if index_file.is_file():
                 entry = json.loads(index_file.read_text())
             else:
-                c, t = read_volume(cond), read_volume(targ)
+                c, t = decoded[cond], decoded[targ] = read_volume(cond), read_volume(targ)
                 if c.shape != t.shape:
                     raise ValueError(f"{cond} and {targ}: pair has different shapes {c.shape} and {t.shape}.")
                 valid, rejected = valid_slices(c, t, self.axis)
                 entry = {"shape": list(c.shape), "valid": valid, "rejected": rejected}
                 self._write_index(index_file, entry)
+            if self.slice_cache:
+                for p in (cond, targ):
+                    if not self._slice_file(p).is_file():
+                        self._write_slices(p, decoded[p] if p in decoded else read_volume(p))
         except (FileNotFoundError, ValueError) as e:  # CorruptedImageError is a ValueError
             if not self.skip_corrupted:
                 raise
@@ -165,6 +182,50 @@ class VolumeSliceDataset(Dataset):
         with os.fdopen(fd, "w") as f:
             json.dump(entry, f)
         os.replace(tmp, path)
+
+    # ---- decoded-slice cache -----------------------------------------------------------------------
+    def _slice_file(self, path: Path) -> Path:
+        """Cache file of one volume's prepared slices, keyed by the file and every setting that shapes them."""
+        st = path.stat()
+        parts = [SLICE_CACHE_VERSION, str(path.resolve()), st.st_size, st.st_mtime_ns, self.axis,
+                 self.hu_window, self.spatial_size]
+        key = hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:20]
+        return self.cache_dir / f"{key}.slices.npy"
+
+    def _write_slices(self, path: Path, volume: np.ndarray) -> None:
+        """Every slice along ``axis`` prepared as in :meth:`prepare_slice`, one after another (atomic write)."""
+        slices = np.moveaxis(volume, self.axis, 0)
+        target = self._slice_file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            first = self.prepare_slice(slices[0]).numpy()
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(slices), *first.shape))
+            out[0] = first
+            for k in range(1, len(slices)):
+                out[k] = self.prepare_slice(slices[k]).numpy()
+            out.flush()
+            del out
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def _mapped_slices(self, path: str) -> np.ndarray:
+        """The memory-mapped slice cache of volume file ``path`` (opened once per process)."""
+        if path not in self._mapped:
+            file = self._slice_file(Path(path))
+            if not file.is_file():  # removed since the index was built: write it again
+                self._write_slices(Path(path), read_volume(path))
+            self._mapped[path] = np.load(file, mmap_mode="r")
+        return self._mapped[path]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for DataLoader workers without the decoded volumes and open memory maps."""
+        state = self.__dict__.copy()
+        state["_loaded"], state["_mapped"] = OrderedDict(), {}
+        return state
 
     # ---- items -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -195,12 +256,19 @@ class VolumeSliceDataset(Dataset):
             x = self.resize(x)
         return convert_to_tensor(x, dtype=torch.float32, track_meta=False)
 
+    def _prepared(self, v: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        vol = self.volumes[v]
+        if self.slice_cache:
+            return tuple(torch.from_numpy(np.array(self._mapped_slices(vol[key])[k])) for key in ("condition", "target"))
+        # basic indexing is a view; np.take on nibabel's column-major array copied the whole volume per slice
+        return tuple(self.prepare_slice(np.moveaxis(x, self.axis, 0)[k]) for x in self._pair(v))
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         v, k = self.locate(index)
-        cond, targ = self._pair(v)
+        cond, targ = self._prepared(v, k)
         item = {
-            self.condition_key: self.prepare_slice(np.take(cond, k, axis=self.axis)),
-            self.target_key: self.prepare_slice(np.take(targ, k, axis=self.axis)),
+            self.condition_key: cond,
+            self.target_key: targ,
             Keys.SUBJECT.value: self.volumes[v]["subject"],
             "slice": k,
         }

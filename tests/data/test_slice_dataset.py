@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import nibabel as nib
@@ -74,3 +75,43 @@ def test_corrupted_and_mismatched_volumes(pairs, tmp_path):
     ds = VolumeSliceDataset(bad + mismatch, skip_corrupted=True, cache_dir=tmp_path / "idx")
     assert ds.report["volumes_skipped"] == 2 and ds.report["volumes"] == 2 and len(ds) == 7
     assert "skipped 2 pairs" in ds.report_line()
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("spatial_size", [16, None])
+def test_slice_cache_returns_the_same_slices_as_decoding(pairs, tmp_path, axis, spatial_size):
+    kwargs = {"spatial_size": spatial_size, "axis": axis, "hu_min": -500.0, "hu_max": 900.0}
+    cached = VolumeSliceDataset(pairs, cache_dir=tmp_path / "idx", **kwargs)
+    decoded = VolumeSliceDataset(pairs, cache_dir=tmp_path / "idx", slice_cache=False, **kwargs)
+    assert len(cached) == len(decoded) and cached.report == decoded.report
+    for i in range(len(cached)):
+        a, b = cached[i], decoded[i]
+        v, k = cached.locate(i)
+        reference = slice_dataset.read_volume(pairs[v]["condition"])  # the original per-slice path
+        assert torch.equal(a["condition"], cached.prepare_slice(np.take(reference, k, axis=axis)))
+        for key in ("condition", "target"):
+            assert type(a[key]) is torch.Tensor and a[key].dtype == torch.float32
+            assert torch.equal(a[key], b[key])
+        assert (a["subject"], a["slice"]) == (b["subject"], b["slice"])
+
+
+def test_slice_cache_decodes_each_volume_once_and_is_keyed_by_settings(pairs, tmp_path, monkeypatch):
+    VolumeSliceDataset(pairs, spatial_size=16, cache_dir=tmp_path / "idx")
+    assert len(list((tmp_path / "idx").glob("*.slices.npy"))) == 4  # one per volume file
+
+    def _no_read(path):
+        raise AssertionError("volume decoded again")
+
+    with monkeypatch.context() as m:
+        m.setattr(slice_dataset, "read_volume", _no_read)
+        ds = VolumeSliceDataset(pairs, spatial_size=16, cache_dir=tmp_path / "idx")
+        items = [ds[i] for i in np.random.default_rng(0).permutation(len(ds))]
+        assert len(items) == 7
+        restored = pickle.loads(pickle.dumps(ds))  # DataLoader workers get no open maps
+        assert restored._mapped == {} and torch.equal(restored[3]["target"], ds[3]["target"])
+    VolumeSliceDataset(pairs, spatial_size=8, cache_dir=tmp_path / "idx")  # another size: another cache
+    assert len(list((tmp_path / "idx").glob("*.slices.npy"))) == 8
+    changed = _save(Path(pairs[0]["condition"]), np.full((8, 8, 6), 7.0))  # new content, new mtime/size key
+    ds = VolumeSliceDataset([{**pairs[0], "condition": changed}], spatial_size=8, cache_dir=tmp_path / "other")
+    assert len(ds) == 0 and ds.report["slices_skipped"]["constant"] == 6
+    assert not list((tmp_path / "idx").glob(".*.tmp"))
