@@ -59,12 +59,24 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
         ],
     },
     "mmgan_missing_modality": {
-        "tiny": [("MM-GAN training step", "bench_mmgan.py",
-                  ["--size", "32", "--features", "8", "--batch", "2", "--iterations", "2", "--repeats", "1"])],
-        "default": [("MM-GAN training step at 128^2, features 32, batch 4", "bench_mmgan.py",
-                     ["--size", "128", "--features", "32", "--batch", "4"])],
-        "real": [("MM-GAN training step at 256^2, features 64, batch 8 (the bundle's)", "bench_mmgan.py",
-                  ["--size", "256", "--features", "64", "--batch", "8", "--iterations", "5", "--repeats", "3"])],
+        "tiny": [
+            ("MM-GAN training step", "bench_mmgan.py",
+             ["--size", "32", "--features", "8", "--batch", "2", "--iterations", "2", "--repeats", "1"]),
+            ("prepare ixi, 1 vs 2 workers", "bench_prepare_ixi.py",
+             ["--subjects", "2", "--shape", "32", "32", "24", "--spacing", "6", "6", "6", "--size", "32"]),
+        ],
+        "default": [
+            ("MM-GAN training step at 128^2, features 32, batch 4", "bench_mmgan.py",
+             ["--size", "128", "--features", "32", "--batch", "4"]),
+            ("prepare ixi, 1 vs 2 workers, 6 demo-size phantom subjects", "bench_prepare_ixi.py", []),
+        ],
+        "real": [
+            ("MM-GAN training step at 256^2, features 64, batch 8 (the bundle's)", "bench_mmgan.py",
+             ["--size", "256", "--features", "64", "--batch", "8", "--iterations", "5", "--repeats", "3"]),
+            ("prepare ixi, 1 vs 2 workers, 6 IXI-size phantom subjects, full registration", "bench_prepare_ixi.py",
+             ["--shape", "256", "256", "130", "--spacing", "0.94", "0.94", "1.2", "--size", "256",
+              "--full-registration"]),
+        ],
     },
     "glioma_grade_resnet50_3d": {
         "tiny": [("ResNet50-3D training step", "bench_glioma.py",
