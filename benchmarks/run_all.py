@@ -112,12 +112,18 @@ def header(size: str) -> list[str]:
         "medians of per-iteration times after warm-up; ratios are to fp32 in the same table.",
         "",
         *machine_lines(),
-        f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+        f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; 1-minute load average at the start "
+        f"{_load()} (load / cores: above 1, other jobs shared the cores and absolute times are slower)",
         gpu_note if not _cuda() else "- GPU figures: see the device named above.",
         bf16_note,
         f"- {PEAK_RSS_NOTE}.",
         "",
     ]
+
+
+def _load() -> str:
+    """The 1-minute load average with the core count (other jobs on a shared machine slow every figure)."""
+    return f"{os.getloadavg()[0]:.1f}/{os.cpu_count()}" if hasattr(os, "getloadavg") else "n/a"
 
 
 def _cuda() -> bool:
@@ -152,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.size == "real" and not native_bf16() and not _cuda() and "--no-bf16" not in script_args:
                 script_args = [*script_args, "--no-bf16"]  # emulated bf16 at real size would take hours
             print(f"[{bundle}] {caption} ...", flush=True)
+            load = _load()
             out, success, took = run_one(script, script_args)
             ok &= success
             command = " ".join(["python", f"benchmarks/{script}", *script_args])
-            lines += [f"### {caption}", "", f"`{command}` ({took:.0f} s)", "", out, ""]
+            lines += [f"### {caption}", "", f"`{command}` ({took:.0f} s; load average {load} before, {_load()} after)",
+                      "", out, ""]
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text("\n".join(lines))  # partial results survive an interrupted run
     print(f"wrote {args.output}")
