@@ -287,8 +287,13 @@ def prepare_ixi(
     tasks = [(subject, complete[subject], split[subject]) for subject in todo]
     bar = tqdm(total=len(tasks), desc="prepare ixi", unit="subject", disable=not progress)
     if workers > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
-                                 initializer=_single_threaded) as pool:
+        # a fresh process's first use of ITK takes seconds to minutes (on a loaded machine): where processes can
+        # fork, the first subject runs here, loading ITK once, and the forked workers inherit it
+        context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        if context.get_start_method() == "fork":
+            records[tasks[0][0]] = job(*tasks.pop(0))
+            bar.update()
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_single_threaded) as pool:
             futures = {pool.submit(job, *task): task[0] for task in tasks}
             for future in as_completed(futures):
                 records[futures[future]] = future.result()
@@ -314,7 +319,7 @@ def _finished(marker: Path, options: dict, split: str) -> dict | None:
 
 
 def _single_threaded() -> None:
-    """Worker processes compute one thread each, so N workers do not fight over the cores."""
+    """Worker processes compute on one thread each, so N workers do not fight over the cores."""
     torch.set_num_threads(1)
     with contextlib.suppress(Exception):
         import itk
