@@ -89,7 +89,8 @@ def test_shards_with_workers_then_manifest_only_equal_one_run(tmp_path):
     assert final.prepared == [] and len(final.reused) == 4 and final.slices == single.slices
     assert json.loads((out / "manifest.json").read_text()) == json.loads((tmp_path / "one/manifest.json").read_text())
     for item in load_manifest(out / "manifest.json")["training"]:
-        assert np.array_equal(np.load(out / item["image"]), np.load(tmp_path / "one" / item["image"]))
+        # equal up to float rounding (registration on 1 thread in a worker vs several here: ~2e-9 measured)
+        np.testing.assert_allclose(np.load(out / item["image"]), np.load(tmp_path / "one" / item["image"]), atol=1e-6)
     assert not list((out / ".done").glob(".*.tmp"))
 
 
