@@ -63,7 +63,7 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("MM-GAN training step", "bench_mmgan.py",
              ["--size", "32", "--features", "8", "--batch", "2", "--iterations", "2", "--repeats", "1"]),
             ("prepare ixi, 1 vs 2 workers", "bench_prepare_ixi.py",
-             ["--subjects", "2", "--shape", "32", "32", "24", "--spacing", "6", "6", "6", "--size", "32"]),
+             ["--subjects", "3", "--shape", "32", "32", "24", "--spacing", "6", "6", "6", "--size", "32"]),
         ],
         "default": [
             ("MM-GAN training step at 128^2, features 32, batch 4", "bench_mmgan.py",
