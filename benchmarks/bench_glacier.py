@@ -23,6 +23,8 @@ from _common import PEAK_RSS_NOTE, cpu_autocast, network_parser, step_optimiser,
 def main(argv: list[str] | None = None) -> None:
     parser = network_parser(__doc__, size=128, batch=8)
     parser.add_argument("--backbone", default="resnet34")
+    parser.add_argument("--decoder-channels", type=int, nargs=5, default=(256, 128, 64, 32, 16),
+                        help="decoder widths (default: the bundle's)")
     args = parser.parse_args(argv)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(args.batch, 7, args.size, args.size, generator=g)
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def build(channels_last: bool):
         torch.manual_seed(0)
-        net = GlacierUNet(7, 4, backbone=args.backbone)
+        net = GlacierUNet(7, 4, backbone=args.backbone, decoder_channels=tuple(args.decoder_channels))
         inputs = x
         if channels_last:
             net, inputs = network_to_channels_last(net, 2), to_channels_last(x)
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
 
         return step
 
-    print(f"GlacierUNet {args.backbone}, input {args.batch}x7x{args.size}^2, {args.iterations} steps x "
+    print(f"GlacierUNet {args.backbone}, decoder {tuple(args.decoder_channels)}, input {args.batch}x7x{args.size}^2, {args.iterations} steps x "
           f"{args.repeats} alternated runs per variant.\n")
     print(training_variants(build, args.batch, args.iterations, args.repeats, args.bf16))
     print(f"\n{PEAK_RSS_NOTE}.")

@@ -37,16 +37,19 @@ def make_loader(n: int, size: int) -> DataLoader:
     return DataLoader(Dataset(data), batch_size=1, shuffle=False, num_workers=0)
 
 
-def make_network(channels_last: bool) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+FEATURES = (16, 32, 64, 128)  # the bundle's
+
+
+def make_network(channels_last: bool, features: tuple[int, ...]) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(0)
-    net = UNet3D(features=(16, 32, 64, 128))
+    net = UNet3D(features=features)
     if channels_last:
         net = network_to_channels_last(net, 3)
     return net, torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
 
 
-def plain_epoch(loader: DataLoader, amp: bool, channels_last: bool) -> list[float]:
-    net, opt = make_network(channels_last)
+def plain_epoch(loader: DataLoader, amp: bool, channels_last: bool, features: tuple[int, ...]) -> list[float]:
+    net, opt = make_network(channels_last, features)
     loss_fn = torch.nn.MSELoss()
     net.train()
     stamps = [time.perf_counter()]
@@ -64,8 +67,8 @@ def plain_epoch(loader: DataLoader, amp: bool, channels_last: bool) -> list[floa
     return [b - a for a, b in zip(stamps[1:-1], stamps[2:])]  # the first step of a new network is warm-up
 
 
-def engine_epoch(loader: DataLoader, amp: bool, channels_last: bool) -> list[float]:
-    net, opt = make_network(channels_last)
+def engine_epoch(loader: DataLoader, amp: bool, channels_last: bool, features: tuple[int, ...]) -> list[float]:
+    net, opt = make_network(channels_last, features)
     trainer = SupervisedTrainer(
         device=torch.device("cpu"), max_epochs=1, train_data_loader=loader, network=net, optimizer=opt,
         loss_function=torch.nn.MSELoss(), amp=amp, channels_last=channels_last, grad_clip_norm=1.0,
@@ -82,23 +85,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=10, help="volumes per epoch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--features", type=int, nargs=4, default=FEATURES, help="U-Net widths (default: the bundle's)")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 variants")
     args = parser.parse_args(argv)
     if args.iterations < 3:
         parser.error("--iterations must be >= 3 (the first iteration of every run is warm-up)")
-    loader = make_loader(args.iterations, args.size)
-    print(f"{args.iterations} x {args.size}^3 volumes per epoch, batch 1, {args.repeats} alternated runs per "
-          "variant.\n")
+    loader, features = make_loader(args.iterations, args.size), tuple(args.features)
+    print(f"U-Net features {features}, {args.iterations} x {args.size}^3 volumes per epoch, batch 1, "
+          f"{args.repeats} alternated runs per variant.\n")
     bf16 = bf16_label()
     variants = {"fp32": (False, False), "channels_last_3d": (False, True)}
     if args.bf16:
         variants = {"fp32": (False, False), bf16: (True, False), "channels_last_3d": (False, True),
                     f"{bf16} + channels_last_3d": (True, True)}
     with engine_real_bf16():
-        engine_epoch(loader, False, False)  # warm-up (allocator, kernels)
-        runs = {("plain", "fp32"): lambda: plain_epoch(loader, False, False)}
+        engine_epoch(loader, False, False, features)  # warm-up (allocator, kernels)
+        runs = {("plain", "fp32"): lambda: plain_epoch(loader, False, False, features)}
         for name, (amp, cl) in variants.items():
-            runs[("engine", name)] = lambda a=amp, c=cl: engine_epoch(loader, a, c)
+            runs[("engine", name)] = lambda a=amp, c=cl: engine_epoch(loader, a, c, features)
         results = alternate(runs, args.repeats)
     (plain, plain_peak, n), (ours, ours_peak, _) = results[("plain", "fp32")], results[("engine", "fp32")]
     print(table(["fp32 loop", "s/iteration (median)", "peak RSS MiB", "iterations"],
