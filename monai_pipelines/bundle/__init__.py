@@ -4,6 +4,10 @@ from .booleans import parse_bool
 from .locations import bundle_root, run_dir
 from .run_context import RunContext, default_device
 from .run_contract import RunContract
+from .speed_defaults import default_num_threads, default_num_workers, set_num_threads
 from .training_handlers import TrainingHandlers
 
-__all__ = ["RunContext", "RunContract", "TrainingHandlers", "bundle_root", "default_device", "parse_bool", "run_dir"]
+__all__ = [
+    "RunContext", "RunContract", "TrainingHandlers", "bundle_root", "default_device",
+    "default_num_threads", "default_num_workers", "parse_bool", "run_dir", "set_num_threads",
+]
