@@ -31,16 +31,29 @@ SIZES = ("tiny", "default", "real")
 # bundle -> size -> [(caption, script, arguments)]; "real" bf16 runs are dropped where bf16 is emulated.
 PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
     "mri_to_ct_unet3d": {
-        "tiny": [("3D U-Net, engine vs plain loop and variants", "bench_mri_to_ct_engine.py",
-                  ["--size", "16", "--features", "2", "4", "8", "16", "--iterations", "3", "--repeats", "1"])],
+        "tiny": [
+            ("3D U-Net, engine vs plain loop and variants", "bench_mri_to_ct_engine.py",
+             ["--size", "16", "--features", "2", "4", "8", "16", "--iterations", "3", "--repeats", "1"]),
+            ("the bundle's full engine (train.json, real handlers) vs a plain loop", "bench_bundle_engine.py",
+             ["--epochs", "2", "--set", "features=[2,4,8,16]", "patch_size=[16,16,16]"]),
+        ],
         "default": [
             ("3D U-Net at 48^3, engine vs plain loop, fp32 vs channels_last_3d", "bench_mri_to_ct_engine.py",
              ["--size", "48", "--iterations", "4", "--repeats", "2", "--no-bf16"]),
             ("3D U-Net at 16^3 with bf16 (small: emulated bf16 is slow)", "bench_mri_to_ct_engine.py",
              ["--size", "16", "--iterations", "3", "--repeats", "2"]),
+            ("the bundle's full engine (train.json, real handlers) vs a plain loop, 32^3 patches",
+             "bench_bundle_engine.py", ["--epochs", "2", "--set", "patch_size=[32,32,32]"]),
+            ("real porcine head MR -> CT inference", "bench_inference_real.py", ["--bundle", "mri_to_ct_unet3d"]),
         ],
-        "real": [("3D U-Net at 64^3 (the bundle's patch)", "bench_mri_to_ct_engine.py",
-                  ["--size", "64", "--iterations", "10", "--repeats", "3"])],
+        "real": [
+            ("3D U-Net at 64^3 (the bundle's patch)", "bench_mri_to_ct_engine.py",
+             ["--size", "64", "--iterations", "10", "--repeats", "3"]),
+            ("the bundle's full engine (train.json, real handlers) vs a plain loop, 64^3 patches",
+             "bench_bundle_engine.py", ["--epochs", "2"]),
+            ("real porcine head MR -> CT inference", "bench_inference_real.py",
+             ["--bundle", "mri_to_ct_unet3d", "--repeats", "2"]),
+        ],
     },
     "ct_phase_pix2pix": {
         "tiny": [
@@ -73,6 +86,7 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("MM-GAN training step at 128^2, features 32, batch 4", "bench_mmgan.py",
              ["--size", "128", "--features", "32", "--batch", "4"]),
             ("prepare ixi, 1 vs 2 workers, 6 demo-size phantom subjects", "bench_prepare_ixi.py", []),
+            ("real IXI T1 + T2 -> PD inference", "bench_inference_real.py", ["--bundle", "mmgan_missing_modality"]),
         ],
         "real": [
             ("MM-GAN training step at 256^2, features 64, batch 8 (the bundle's)", "bench_mmgan.py",
@@ -80,6 +94,8 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("prepare ixi, 1 vs 2 workers, 6 IXI-size phantom subjects, full registration", "bench_prepare_ixi.py",
              ["--shape", "256", "256", "130", "--spacing", "0.94", "0.94", "1.2", "--size", "256",
               "--full-registration"]),
+            ("real IXI T1 + T2 -> PD inference", "bench_inference_real.py",
+             ["--bundle", "mmgan_missing_modality", "--repeats", "2"]),
         ],
     },
     "glioma_grade_resnet50_3d": {

@@ -1,8 +1,9 @@
 """`python -m benchmarks` at tiny size writes RESULTS.md with every section (no rot).
 
 The smoke run calls every script in the test's process (``--in-process``), so it pays no interpreter start-up or
-imports per script. ``prepare ixi`` (a minute of ITK registration even at tiny size) runs only in
-``python -m benchmarks --size tiny``; its code paths are tested in tests/data/test_ixi.py.
+imports per script. Two run only in ``python -m benchmarks --size tiny``: ``prepare ixi`` (a minute of ITK
+registration even at tiny size; its code paths are tested in tests/data/test_ixi.py) and the full bundle engine
+(it generates the bundle's demo data set first).
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ def test_one_command_writes_every_bundle_section(tmp_path, one_thread):
     from benchmarks import run_all
 
     out = tmp_path / "RESULTS.md"
-    assert run_all.main(["--size", "tiny", "--in-process", "--skip", "bench_prepare_ixi.py", "--output", str(out)]) == 0
+    skip = ["bench_prepare_ixi.py", "bench_bundle_engine.py"]
+    assert run_all.main(["--size", "tiny", "--in-process", "--skip", *skip, "--output", str(out)]) == 0
     text = out.read_text()
     check_results(text, run_all.PLAN)
-    assert "--in-process" in text and "not run (`--skip bench_prepare_ixi.py`)" in text
+    assert "--in-process" in text and all(f"not run (`--skip {s}`)" in text for s in skip)
 
 
 def check_results(text: str, plan: dict) -> None:
@@ -58,6 +60,8 @@ def check_results(text: str, plan: dict) -> None:
         assert abs(float(engine) / float(plain) - float(ratio)) < 0.01
     assert "ms per shuffled slice" in pix2pix and "slice cache: x" in pix2pix
     assert "engine overhead" in sections["mri_to_ct_unet3d"]
+    if "--skip bench_bundle_engine.py" not in text:
+        assert "full engine / plain loop: ratio" in sections["mri_to_ct_unet3d"]
     if "--skip bench_prepare_ixi.py" not in text:
         assert "speed-up vs 1 worker" in sections["mmgan_missing_modality"]
     if "emulated" in text:  # bf16 is measured for real, and said to be emulated
