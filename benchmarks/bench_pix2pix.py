@@ -1,11 +1,13 @@
 """pix2pix training speed: our ConditionalGanTrainer + networks vs a plain PyTorch loop; fp32 / bf16 / channels_last;
 and generator inference time per slice.
 
-Same generator and PatchGAN, same in-memory batches, Adam(beta1=0.5), vanilla GAN + lambda * L1. Runs are
-interleaved (the order alternating between repeats) and repeated; the time of an iteration is the gap between
-consecutive iteration ends (the first step of each new pair of networks is warm-up and dropped), and iterations/s
-is 1 / the median over all iterations: on a shared CPU, run totals of a few iterations vary by tens of percent. Defaults are the bundle's (unet_512 at 512, batch 4,
-instance norm); on a CPU use a reduced size, e.g.
+Same generator and PatchGAN, same in-memory batches, Adam(beta1=0.5), vanilla GAN + lambda * L1. All runs
+(every variant, plain and engine) are interleaved in one process, the order reversed on every other repeat; the
+time of an iteration is the gap between consecutive iteration ends (the first step of each new pair of networks is
+warm-up and dropped), and iterations/s is 1 / the median over all iterations: on a shared CPU, run totals of a few
+iterations vary by tens of percent. bf16 is real ``torch.autocast`` in both loops (the package's ``amp`` computes
+in fp32 on a CPU that only emulates bf16; here the engine is made to autocast), labelled "emulated" on such a
+CPU. Defaults are the bundle's (unet_512 at 512, batch 4, instance norm); on a CPU use a reduced size, e.g.
 
     python benchmarks/bench_pix2pix.py --size 128 --num-downs 7 --ngf 16 --batch 2 --iterations 4 --repeats 2
 """
@@ -14,16 +16,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from ignite.engine import Events
 from torch.utils.data import DataLoader
 
 from monai_pipelines.engines import ConditionalGanTrainer
-from monai_pipelines.engines.amp import autocast, network_to_channels_last, to_channels_last
+from monai_pipelines.engines.amp import network_to_channels_last, to_channels_last
 from monai_pipelines.losses import AdversarialLoss
 from monai_pipelines.networks import NLayerDiscriminator, Pix2PixUnetGenerator
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import PEAK_RSS_NOTE, alternate, bf16_label, engine_real_bf16, table  # noqa: E402
+from _common import device_autocast as autocast  # noqa: E402
 
 
 def make_nets(args, device, channels_last: bool):
@@ -123,7 +131,7 @@ def inference_ms(args, device, amp: bool, channels_last: bool, size: int) -> flo
     return 1000 * statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--num-downs", type=int, default=9)
@@ -133,36 +141,44 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lambda-l1", type=float, default=50.0)
     parser.add_argument("--inference-size", type=int, default=512, help="slice size for the inference timing")
+    parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 variants")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.iterations < 3:
+        parser.error("--iterations must be >= 3 (the first iteration of every run is warm-up)")
     device = torch.device(args.device)
     loader = make_loader(args)
+    bf16 = bf16_label() if device.type == "cpu" else "bf16"
+    variants = [("fp32", False, False), ("fp32+channels_last", False, True)]
+    if args.bf16:
+        variants[1:1] = [(bf16, True, False)]
+        variants.append((f"{bf16}+channels_last", True, True))
     print(f"device {device}, {args.size}px, num_downs {args.num_downs}, ngf {args.ngf}, batch {args.batch}, "
-          f"{args.iterations} iterations x {args.repeats} repeats (1 / median time per iteration)")
-    variants = [("fp32", False, False), ("bf16", True, False), ("fp32+channels_last", False, True),
-                ("bf16+channels_last", True, True)]
-    if args.iterations < 2:
-        parser.error("--iterations must be >= 2 (the first iteration of every run is warm-up)")
-    engine_run(args, device, loader, False, False)  # warm-up
-    results = {}
-    for name, amp, cl in variants:
-        plain, ours = [], []
-        for r in range(args.repeats):  # alternate the order so neither side always runs first
-            runs = [(plain, plain_run), (ours, engine_run)]
-            for times, fn in runs if r % 2 == 0 else runs[::-1]:
-                times.extend(fn(args, device, loader, amp, cl))
-        results[name] = (1 / statistics.median(plain), 1 / statistics.median(ours))
-    base = results["fp32"][1]
-    print(f"{'variant':<22}{'plain it/s':>12}{'engine it/s':>13}{'engine/plain':>14}{'vs fp32':>9}")
-    for name, (plain, ours) in results.items():
-        print(f"{name:<22}{plain:>12.3f}{ours:>13.3f}{ours / plain:>14.3f}{ours / base:>9.2f}")
-    s = args.inference_size
-    num_downs_ok = s % (2**args.num_downs) == 0
-    if not num_downs_ok:
-        print(f"inference size {s} is not a multiple of 2**{args.num_downs}; skipping inference timing")
-        return
-    for name, amp, cl in variants:
-        print(f"inference {s}x{s} {name:<20} {inference_ms(args, device, amp, cl, s):8.1f} ms/slice")
+          f"{args.iterations} iterations x {args.repeats} alternated runs per variant and loop "
+          "(1 / median time per iteration).\n")
+    with engine_real_bf16():
+        engine_run(args, device, loader, False, False)  # warm-up
+        runs = {}
+        for name, amp, cl in variants:
+            runs[(name, "plain")] = lambda a=amp, c=cl: plain_run(args, device, loader, a, c)
+            runs[(name, "engine")] = lambda a=amp, c=cl: engine_run(args, device, loader, a, c)
+        results = alternate(runs, args.repeats)
+        base = 1 / results[("fp32", "engine")][0]
+        rows = []
+        for name, *_ in variants:
+            (plain, plain_peak, n), (ours, ours_peak, _) = results[(name, "plain")], results[(name, "engine")]
+            rows.append([name, f"{1 / plain:.3f}", f"{1 / ours:.3f}", f"{plain / ours:.3f}", f"{(1 / ours) / base:.2f}",
+                         f"{args.batch / ours:.2f}", f"{max(plain_peak, ours_peak):.0f}", n])
+        print(table(["variant", "plain it/s", "engine it/s", "engine/plain", "vs fp32", "engine samples/s",
+                     "peak RSS MiB", "iterations"], rows))
+        s = args.inference_size
+        if s % (2**args.num_downs) != 0:
+            print(f"\ninference size {s} is not a multiple of 2**{args.num_downs}; skipping inference timing")
+            return
+        rows = [[name, f"{inference_ms(args, device, amp, cl, s):.1f}"] for name, amp, cl in variants]
+    print(f"\nGenerator inference, {s}x{s} slices, batch {args.batch}:\n")
+    print(table(["variant", "ms/slice (median)"], rows))
+    print(f"\n{PEAK_RSS_NOTE}.")
 
 
 if __name__ == "__main__":

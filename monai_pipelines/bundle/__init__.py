@@ -6,9 +6,12 @@ from .booleans import parse_bool
 from .locations import bundle_root, run_dir, run_folder
 from .run_context import RunContext, default_device
 from .run_contract import RunContract
+from .speed_defaults import default_num_threads, default_num_workers, set_num_threads
 from .training_handlers import TrainingHandlers
 
-__all__ = ["RunContext", "RunContract", "TrainingHandlers", "bundle_root", "default_device", "parse_bool", "run_dir",
-           "run_folder"]
+__all__ = [
+    "RunContext", "RunContract", "TrainingHandlers", "bundle_root", "default_device",
+    "default_num_threads", "default_num_workers", "parse_bool", "run_dir", "run_folder", "set_num_threads",
+]
 
 __getattr__ = lazy_submodules(__name__)

@@ -41,7 +41,7 @@ _NOT_SETTINGS = {
 _TRAINING_COMMANDS = ("training", "run")
 _PLAIN_COMPONENTS = {"data"}  # components whose value is a plain record (the dataset location): a setting
 _STANDARD_DEFAULTS: dict[str, Any] = {
-    "seed": 0, "num_workers": 0, "skip_corrupted": False, "amp": False, "amp_dtype": None, "channels_last": False,
+    "seed": 0, "skip_corrupted": False, "amp": False, "amp_dtype": None, "channels_last": False,
     "compile": False, "fold": 0, "cudnn_benchmark": False,
 }
 
@@ -151,6 +151,16 @@ class RunContext:
         return default_device() if device is None else torch.device(device)
 
     @property
+    def num_workers(self) -> int:
+        """DataLoader workers: the setting, or when it is null the device's default (speed_defaults)."""
+        workers = self.get("num_workers")
+        if workers is None:
+            from monai_pipelines.bundle.speed_defaults import default_num_workers
+
+            return default_num_workers(self.device)
+        return int(workers)
+
+    @property
     def distributed(self) -> bool:
         flag = self.get("distributed")
         if flag is None:
@@ -182,6 +192,9 @@ class RunContext:
         if self.distributed:
             self._init_distributed()
         self._determinism()
+        from monai_pipelines.bundle.speed_defaults import set_num_threads
+
+        set_num_threads(self.device, self.num_workers)
         self._open_log()
         if is_main_process():
             from monai_pipelines.utils.atomic_write import remove_stale_temporaries
@@ -319,7 +332,8 @@ class RunContext:
         amp = bool(self.get("amp", False))
         precision = "bf16/fp16 autocast" if amp_enabled(self.device, amp, self.get("amp_dtype")) else "fp32"
         parts = [f"{self.command}{' ' + self.bundle if self.bundle else ''}: device {self.device} ({precision}"
-                 f"{', channels_last' if self.get('channels_last', False) else ''}"
+                 f"{', channels_last' if self.get('channels_last', False) else ''}, {self.num_workers} loader "
+                 f"workers, {torch.get_num_threads()} threads"
                  f"{f', {self.world_size} ranks' if self.world_size > 1 else ''})"]
         if "data" in self.parser.config:
             data, counts = self.get("data"), self.data_summary()
@@ -399,7 +413,7 @@ class RunContext:
         return DataLoader(dataset, batch_size=int(batch_size), sampler=sampler, **self._loader_kwargs())
 
     def _loader_kwargs(self) -> dict[str, Any]:
-        workers = int(self.get("num_workers", 0))
+        workers = self.num_workers
         return {"num_workers": workers, "pin_memory": self.device.type == "cuda",
                 "persistent_workers": workers > 0, "generator": torch.Generator().manual_seed(self.seed)}
 

@@ -12,11 +12,15 @@ Finished subjects are recorded in ``.done/`` and skipped when the command runs a
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
+import multiprocessing as mp
 import os
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,11 +317,20 @@ def prepare_ixi(
     registration_kwargs: Mapping[str, Any] | None = None,
     progress: bool | None = None,
     name: str | None = None,
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
+    manifest_only: bool = False,
 ) -> IXIPrepareReport:
     """Run Phase 1 on an IXI download folder; see the module docstring. Returns what was done.
 
     Subjects lacking a sequence are logged (one line each) and left out. ``out_dir`` must not be ``raw_dir``.
     ``progress``: a progress bar per subject (None: on a terminal, see :func:`~monai_pipelines.utils.show_progress`).
+
+    Args:
+        workers: subjects prepared at once, each in its own process (1: in this process).
+        shard: ``(k, n)`` with ``1 <= k <= n``: prepare only every n-th subject from the k-th (sorted), so n jobs
+            fill one output folder with disjoint subjects; no manifest is written (run ``manifest_only`` after).
+        manifest_only: prepare nothing; write the manifest from the finished subjects (all must be finished).
     """
     from tqdm.auto import tqdm
 
@@ -326,48 +339,96 @@ def prepare_ixi(
     raw, out = Path(raw_dir), Path(out_dir)
     if out.resolve() == raw.resolve():
         raise InputError(f"{out}: the output folder must differ from the raw IXI folder.")
+    if shard is not None and not (shard[1] >= 1 and 1 <= shard[0] <= shard[1]):
+        raise InputError(f"shard must be k/n with 1 <= k <= n, got {shard[0]}/{shard[1]}.")
     complete, incomplete = find_ixi_subjects(raw)
     for subject, missing in incomplete.items():
         logger.warning(f"{subject}: missing {', '.join(missing)} in {raw}; subject left out.")
     if not complete:
         raise InputError(f"{raw}: no subject has all of T1, T2 and PD; nothing to prepare.")
     subjects = sorted(complete)
-    split = _assign_splits(subjects, seed, test_fraction, folds)
+    split = _assign_splits(subjects, seed, test_fraction, folds)  # over all subjects, so every shard agrees
+    mine = subjects if shard is None else subjects[shard[0] - 1 :: shard[1]]
     report = IXIPrepareReport(incomplete=incomplete)
     done_dir = out / _DONE
     done_dir.mkdir(parents=True, exist_ok=True)
     options = {"n4": n4, "size": size, "min_foreground": min_foreground}
     records: dict[str, dict] = {}
-    for subject in tqdm(subjects, desc="prepare ixi", unit="subject", disable=not show_progress(progress)):
-        marker = done_dir / f"{subject}.json"
-        if marker.is_file():
-            record = json.loads(marker.read_text())
-            if record.get("options") == options and record.get("split") == split[subject]:
-                records[subject] = record
-                report.reused.append(subject)
-                continue
-        info: dict[str, Any] = {}
-        images, affine, mask = register_subject(
-            complete[subject], n4=n4, n4_shrink_factor=n4_shrink_factor, n4_iterations=n4_iterations,
-            registration_kwargs=registration_kwargs, info=info,
-        )
-        stacked = np.stack([to_ras(normalise_percentile(images[s], mask), affine) for s in IXI_SEQUENCES])
-        slices, zs = slice_volume(stacked, to_ras(mask.astype(np.float32), affine), size, min_foreground)
-        folder = out / split[subject]
-        folder.mkdir(parents=True, exist_ok=True)
-        files = []
-        for sl, z in zip(slices, zs):
-            rel = f"{split[subject]}/{subject}_{z:03d}.npy"
-            with atomic_path(out / rel) as tmp, open(tmp, "wb") as f:  # np.save would add ".npy" to a name
-                np.save(f, sl)
-            files.append([rel, z])
-        record = {"options": options, "split": split[subject], "slices": files, "registration": info}
-        write_json_atomic(marker, record, indent=None)
-        records[subject] = record
-        report.prepared.append(subject)
+    todo = []
+    for subject in mine:
+        record = _finished(done_dir / f"{subject}.json", options, split[subject])
+        if record is not None:
+            records[subject] = record
+            report.reused.append(subject)
+        else:
+            todo.append(subject)
+    if manifest_only and todo:
+        raise InputError(f"{out}: {len(todo)} subject(s) not prepared yet (e.g. {todo[0]}); run every shard first.")
+    job = functools.partial(
+        _prepare_subject, out=out, options=options,
+        kwargs={"n4": n4, "n4_shrink_factor": n4_shrink_factor, "n4_iterations": tuple(n4_iterations),
+                "registration_kwargs": dict(registration_kwargs or {})},
+    )
+    tasks = [(subject, complete[subject], split[subject]) for subject in todo]
+    bar = tqdm(total=len(tasks), desc="prepare ixi", unit="subject", disable=not show_progress(progress))
+    if workers > 1 and len(tasks) > 1:
+        # a fresh process's first use of ITK takes seconds to minutes (on a loaded machine): where processes can
+        # fork, the first subject runs here, loading ITK once, and the forked workers inherit it
+        context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        if context.get_start_method() == "fork":
+            records[tasks[0][0]] = job(*tasks.pop(0))
+            bar.update()
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_single_threaded) as pool:
+            futures = {pool.submit(job, *task): task[0] for task in tasks}
+            for future in as_completed(futures):
+                records[futures[future]] = future.result()
+                bar.update()
+    else:
+        for task in tasks:
+            records[task[0]] = job(*task)
+            bar.update()
+    bar.close()
+    report.prepared = list(todo)
     report.slices = sum(len(r["slices"]) for r in records.values())
-    report.manifest = str(_write_ixi_manifest(out, records, split, seed, folds, n4, name, slicing_record(size, n4)))
+    if shard is None:
+        report.manifest = str(_write_ixi_manifest(out, records, split, seed, folds, n4, name, slicing_record(size, n4)))
     return report
+
+
+def _finished(marker: Path, options: dict, split: str) -> dict | None:
+    """The record of a subject finished with these options and split, else None."""
+    if not marker.is_file():
+        return None
+    record = json.loads(marker.read_text())
+    return record if record.get("options") == options and record.get("split") == split else None
+
+
+def _single_threaded() -> None:
+    """Worker processes compute on one thread each, so N workers do not fight over the cores."""
+    torch.set_num_threads(1)
+    with contextlib.suppress(Exception):
+        import itk
+
+        itk.MultiThreaderBase.SetGlobalDefaultNumberOfThreads(1)
+
+
+def _prepare_subject(subject: str, files: Mapping[str, Path], split: str, out: Path, options: dict,
+                     kwargs: dict) -> dict:
+    """Register, normalise and slice one subject into ``out/split``; its record, written last (atomically)."""
+    info: dict[str, Any] = {}
+    images, affine, mask = register_subject(files, info=info, **kwargs)
+    stacked = np.stack([to_ras(normalise_percentile(images[s], mask), affine) for s in IXI_SEQUENCES])
+    slices, zs = slice_volume(stacked, to_ras(mask.astype(np.float32), affine), options["size"],
+                              options["min_foreground"])
+    files_out = []
+    for sl, z in zip(slices, zs):
+        rel = f"{split}/{subject}_{z:03d}.npy"
+        with atomic_path(out / rel) as tmp, open(tmp, "wb") as f:  # np.save would add ".npy" to a name
+            np.save(f, sl)
+        files_out.append([rel, z])
+    record = {"options": options, "split": split, "slices": files_out, "registration": info}
+    write_json_atomic(out / _DONE / f"{subject}.json", record, indent=None)
+    return record
 
 
 def _ixi_manifest(records: dict[str, dict], split: dict[str, str], seed: int, folds: int, n4: bool,

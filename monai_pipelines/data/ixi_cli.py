@@ -1,8 +1,13 @@
-"""`monai-pipelines prepare ixi --raw DIR --out DIR [--n4] [--size 256] [--seed 42]`: Phase 1 of the MM-GAN study."""
+"""`monai-pipelines prepare ixi --raw DIR --out DIR [--n4] [--size 256] [--workers N] [--shard k/n]`: MM-GAN Phase 1.
+
+On a cluster, n jobs ``--shard 1/n`` ... ``--shard n/n`` prepare disjoint subjects into one ``--out`` folder; then
+one ``--manifest-only`` run writes the manifest.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 __all__ = ["add_parser", "run_prepare_ixi"]
 
@@ -38,8 +43,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.15, help="held-out test subjects (default 0.15)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the rest; val = fold 0")
     parser.add_argument("--min-foreground", type=float, default=0.05, help="min head area fraction of a slice")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help=f"subjects prepared in parallel, one process each (default: the cores, {default_workers()})")
+    parser.add_argument("--shard", type=parse_shard, default=None, metavar="k/n",
+                        help="prepare only shard k of n (1 <= k <= n) of the subjects; no manifest (see --manifest-only)")
+    parser.add_argument("--manifest-only", action="store_true",
+                        help="prepare nothing; write manifest.json once every shard has finished")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
     parser.set_defaults(func=run_prepare_ixi)
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"k/n"`` -> (k, n) with 1 <= k <= n."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must look like k/n (e.g. 2/8), got {text!r}.") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--shard k/n needs 1 <= k <= n, got {text!r}.")
+    return k, n
 
 
 def run_prepare_ixi(args: argparse.Namespace) -> int:
@@ -47,12 +74,18 @@ def run_prepare_ixi(args: argparse.Namespace) -> int:
 
     if args.size < 16:
         raise ValueError(f"--size must be at least 16, got {args.size}.")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}.")
+    if args.shard is not None and args.manifest_only:
+        raise ValueError("--shard and --manifest-only exclude each other: the manifest covers every shard.")
     report = prepare_ixi(
         args.raw, args.out, n4=args.n4, size=args.size, seed=args.seed, test_fraction=args.test_fraction,
         folds=args.folds, min_foreground=args.min_foreground, progress=False if args.no_progress else None,
+        workers=args.workers, shard=args.shard, manifest_only=args.manifest_only,
     )
+    where = f"manifest {report.manifest}" if report.manifest else "no manifest (run --manifest-only after every shard)"
     print(
         f"prepared {len(report.prepared)} subject(s), reused {len(report.reused)}, left out "
-        f"{len(report.incomplete)} incomplete; {report.slices} slices; manifest {report.manifest}"
+        f"{len(report.incomplete)} incomplete; {report.slices} slices; {where}"
     )
     return 0

@@ -13,6 +13,7 @@ from monai.engines.utils import IterationEvents
 from monai.utils.enums import CommonKeys as Keys
 
 from monai_pipelines.engines.amp import autocast
+from monai_pipelines.engines.inference_network import frozen_for_inference
 from monai_pipelines.engines.supervised_trainer import compile_inputs, finish_output, unpack_batch
 
 __all__ = ["SupervisedEvaluator"]
@@ -25,6 +26,8 @@ class SupervisedEvaluator(_MonaiSupervisedEvaluator):
         amp_dtype: "bf16" or "fp16" (None: bf16 on CPU and on CUDA that supports it, else fp16).
         channels_last: move inputs (and, on the first batch, the network) to channels-last(-3d) memory layout.
         grad_clip_norm: accepted for a uniform signature with the trainer; unused in evaluation.
+        freeze: on the first batch, freeze a copy of the network for inference (:func:`frozen_for_inference`) and
+            run that; only for commands that do not train the network afterwards (inference), never validation.
         other args: as ``monai.engines.SupervisedEvaluator``. Predictions are returned in fp32.
     """
 
@@ -34,9 +37,12 @@ class SupervisedEvaluator(_MonaiSupervisedEvaluator):
         amp_dtype: str | torch.dtype | None = None,
         channels_last: bool = False,
         grad_clip_norm: float | None = None,
+        freeze: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.freeze = freeze
+        self._frozen: Any = None
         if amp_dtype is None and isinstance(self.amp_kwargs.get("dtype"), torch.dtype):
             amp_dtype = self.amp_kwargs["dtype"]
         self.amp_dtype = amp_dtype
@@ -50,8 +56,16 @@ class SupervisedEvaluator(_MonaiSupervisedEvaluator):
         engine.state.output = {Keys.IMAGE: inputs, Keys.LABEL: targets}
         net_in, _, meta = compile_inputs(engine, inputs, targets)
         with engine.mode(engine.network), autocast(engine.state.device, engine.amp, engine.amp_dtype):
-            engine.state.output[Keys.PRED] = engine.inferer(net_in, engine.network, *args, **kwargs)
+            engine.state.output[Keys.PRED] = engine.inferer(net_in, self._predictor(), *args, **kwargs)
         finish_output(engine.state.output, meta)
         engine.fire_event(IterationEvents.FORWARD_COMPLETED)
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output
+
+    def _predictor(self) -> Any:
+        """The network, or its frozen copy (made once) when ``freeze``."""
+        if not self.freeze:
+            return self.network
+        if self._frozen is None:
+            self._frozen = frozen_for_inference(self.network)
+        return self._frozen

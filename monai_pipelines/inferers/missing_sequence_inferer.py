@@ -126,9 +126,10 @@ class MissingSequenceInferer:
         inputs = {seq: normalise_percentile(images[seq], mask, self.percentile) for seq in given}
         shape = inputs[reference].shape
         stacked = np.stack([inputs.get(seq, np.zeros(shape, np.float32)) for seq in IXI_SEQUENCES])
-        output = self._synthesise(stacked, affine, code)
-        if self.mask_output:
-            output = output * ndimage.binary_dilation(mask, iterations=1)[None]
+        keep = ndimage.binary_dilation(mask, iterations=1) if self.mask_output else None
+        output = self._synthesise(stacked, affine, code, keep)
+        if keep is not None:
+            output = output * keep[None]
         missing = [i for i, c in enumerate(code) if c == "0"]
         synthesised = {IXI_SEQUENCES[i]: output[i].astype(np.float32) for i in missing}
         return {"scenario": code, "reference": reference, "affine": affine, "inputs": inputs,
@@ -152,17 +153,28 @@ class MissingSequenceInferer:
                 usable[seq] = None
         return usable
 
-    def _synthesise(self, volume: np.ndarray, affine: np.ndarray, scenario: str) -> np.ndarray:
-        """Generator output (C, X, Y, Z) for a (C, X, Y, Z) volume, slice by slice as Phase 1 cut the training data."""
+    def _synthesise(self, volume: np.ndarray, affine: np.ndarray, scenario: str,
+                    keep: np.ndarray | None = None) -> np.ndarray:
+        """Generator output (C, X, Y, Z) for a (C, X, Y, Z) volume, slice by slice as Phase 1 cut the training data.
+
+        With ``keep`` (the output mask, X, Y, Z), slices it leaves empty are not computed: they are zero either way.
+        """
         ras = np.stack([to_ras(v, affine) for v in volume])
-        slices = torch.as_tensor(cut_slices(ras, self.spatial_size, self.slice_axis, self.slice_rotation))
+        n = ras.shape[1 + self.slice_axis]
+        if keep is None:
+            needed = list(range(n))
+        else:
+            area = np.moveaxis(to_ras(keep.astype(np.float32), affine), self.slice_axis, -1).reshape(-1, n).sum(0)
+            needed = [int(z) for z in np.flatnonzero(area)]
+        slices = torch.as_tensor(cut_slices(ras, self.spatial_size, self.slice_axis, self.slice_rotation, needed))
         slices = apply_scenario(slices, scenario, self.impute)
         self.network.eval()
-        outputs = []
+        generated = torch.zeros(n, *slices.shape[1:])
         with torch.no_grad(), autocast(self.device, self.amp, self.amp_dtype):
-            for batch in torch.split(slices, self.sw_batch_size):
-                outputs.append(self.network(batch.to(self.device)).float().clamp(0, 1).cpu())
-        out = uncut_slices(torch.cat(outputs), ras.shape[1:], self.slice_axis, self.slice_rotation).numpy()
+            for index, batch in zip(torch.split(torch.as_tensor(needed, dtype=torch.long), self.sw_batch_size),
+                                    torch.split(slices, self.sw_batch_size)):
+                generated[index] = self.network(batch.to(self.device)).float().clamp(0, 1).cpu()
+        out = uncut_slices(generated, ras.shape[1:], self.slice_axis, self.slice_rotation).numpy()
         return np.stack([from_ras(v, affine) for v in out]).astype(np.float32)
 
     @staticmethod

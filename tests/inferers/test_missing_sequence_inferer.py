@@ -6,6 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from monai_pipelines.data.ixi import head_mask, normalise_percentile
 from monai_pipelines.data.synthetic.head_phantom import make_head_phantom, save_nifti
@@ -97,3 +98,30 @@ def test_missing_channel_imputed_as_in_training(tmp_path):
     inferer = MissingSequenceInferer(CopyChannel(src=0), spatial_size=28, register=False, impute="mean")
     t1 = inferer({"T2": files["T2"], "PD": files["PD"]})["synthesised"]["T1"]
     np.testing.assert_allclose(t1[mask], (normalise_percentile(t2, mask)[mask] + pd[mask]) / 2, atol=1e-5)
+
+
+class CountingConstant(torch.nn.Module):
+    """Stand-in generator that outputs 0.5 everywhere and counts the slices it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slices = 0
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.slices += x.shape[0]
+        return torch.full((x.shape[0], 3, *x.shape[2:]), 0.5)
+
+
+def test_slices_outside_the_mask_are_not_computed(tmp_path):
+    """With mask_output, slices without head are zero either way: skipped, the same volume as computing them all."""
+    files, _ = _subject(tmp_path, axcodes=("R", "A", "S"), shape=(20, 20, 24))
+    skipping = CountingConstant()
+    result = MissingSequenceInferer(skipping, spatial_size=20, register=False)({"T2": files["T2"], "PD": files["PD"]})
+    everything = CountingConstant()
+    inferer = MissingSequenceInferer(everything, spatial_size=20, register=False, mask_output=False)
+    full = inferer({"T2": files["T2"], "PD": files["PD"]})["synthesised"]["T1"]
+    keep = ndimage.binary_dilation(result["mask"], iterations=1)
+    assert everything.slices == 24 and skipping.slices == keep.reshape(-1, 24).any(0).sum() < 24
+    np.testing.assert_array_equal(result["synthesised"]["T1"], full * keep)
+    assert result["synthesised"]["T1"].max() == 0.5

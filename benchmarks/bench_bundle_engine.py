@@ -1,0 +1,117 @@
+"""A bundle's full training engine (its train.json: data pipeline, trainer and real handler set) vs a plain PyTorch
+loop over the same DataLoader, network, optimiser and loss, in one process.
+
+The bundle's trainer runs ``--epochs`` epochs; after every engine iteration one plain step runs on the same objects
+(the next batch of its own pass over the same loader), so the two alternate step by step and a drifting machine load
+favours neither. An engine iteration's time is from the end of the previous plain step to the end of the engine's
+iteration-completed handlers (data wait, step, events, handlers); a plain step's time includes its data wait. The
+first iteration of every epoch is not timed (loader start-up), so the per-epoch handlers (validation, checkpoints,
+plots) are not in the times. The engine's validation is switched off (``val_interval`` past the last epoch). Medians
+over all iterations; the ratio engine/plain is printed.
+
+    python benchmarks/bench_bundle_engine.py [--bundle mri_to_ct_unet3d --epochs 4 --set patch_size=[48,48,48]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from ignite.engine import Events
+
+from monai_pipelines.engines.amp import to_channels_last
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import peak_rss_mb, reset_peak_rss, table  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``key=JSON`` pairs (a value that is not JSON is taken as a string)."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", default="mri_to_ct_unet3d")
+    parser.add_argument("--epochs", type=int, default=4, help="engine epochs (as many plain epochs interleaved)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="config overrides")
+    args = parser.parse_args(argv)
+    from monai.bundle import ConfigWorkflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = {"epochs": args.epochs, "val_interval": args.epochs + 1, "output_dir": tmp,
+                     **parse_overrides(args.set)}
+        workflow = ConfigWorkflow(config_file=str(REPO / "bundles" / args.bundle / "configs" / "train.json"),
+                                  workflow_type="train", logging_file=False, **overrides)
+        workflow.initialize()
+        get = workflow.parser.get_parsed_content
+        trainer, loader = get("train#trainer"), get("train#dataloader")
+        network, optimizer, loss_fn = trainer.network, trainer.optimizer, trainer.loss_function
+        clip, device, channels_last = get("grad_clip_norm"), trainer.state.device, trainer.channels_last
+
+        batches = iter(())
+
+        def plain_step() -> float:
+            """One plain step on the next batch of the same loader (its own pass over it); its seconds."""
+            nonlocal batches
+            start = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                batches = iter(loader)
+                batch = next(batches)
+            network.train()
+            x, y = batch["image"].to(device), batch["label"].to(device)
+            if channels_last:
+                x = to_channels_last(x)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(network(x), y).mean()
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), clip)
+            optimizer.step()
+            return time.perf_counter() - start
+
+        times: dict[str, list[float]] = {"plain PyTorch loop": [], "bundle engine + handlers": []}
+        last: list[float] = []
+
+        def epoch_started(engine) -> None:
+            last.clear()  # the first iteration of an epoch includes the loader's start: not timed
+
+        def iteration_completed(engine) -> None:
+            now = time.perf_counter()
+            if last:
+                times["bundle engine + handlers"].append(now - last[0])
+                times["plain PyTorch loop"].append(plain_step())
+            last[:] = [time.perf_counter()]
+
+        trainer.add_event_handler(Events.EPOCH_STARTED, epoch_started)
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, iteration_completed)  # after the bundle's handlers
+        reset_peak_rss()
+        workflow.run()
+        workflow.finalize()
+    plain_t, engine_t = (statistics.median(times[k]) for k in times)
+    print(f"{args.bundle} train.json (overrides {json.dumps(parse_overrides(args.set))}), {args.epochs} engine "
+          f"epochs of {len(loader)} iterations, a plain step after every engine iteration; torch threads "
+          f"{torch.get_num_threads()}; peak RSS of both {peak_rss_mb():.0f} MiB.\n")
+    print(table(["loop", "s/iteration (median)", "iterations"],
+                [[k, f"{statistics.median(v):.4f}", len(v)] for k, v in times.items()]))
+    print(f"\nfull engine / plain loop: ratio {engine_t / plain_t:.3f} ({100 * (engine_t / plain_t - 1):+.1f} %)")
+
+
+if __name__ == "__main__":
+    main()
