@@ -24,6 +24,7 @@ from monai.utils.enums import StrEnum
 from torch.optim import Optimizer
 
 from monai_pipelines.engines.amp import autocast, grad_scaler, network_to_channels_last, to_channels_last
+from monai_pipelines.engines.run_settings import takes_run_settings
 from monai_pipelines.losses.adversarial_loss import AdversarialLoss
 from monai_pipelines.utils.enums import Keys
 
@@ -83,6 +84,7 @@ def prepare_condition_target(condition_key: str = Keys.CONDITION, target_key: st
     return functools.partial(_prepare_condition_target, condition_key=condition_key, target_key=target_key)
 
 
+@takes_run_settings
 class ConditionalGanTrainer(Trainer):
     """Conditional GAN training: per iteration one discriminator step and one generator step with D frozen.
 

@@ -16,6 +16,7 @@ from monai.metrics import PSNRMetric, SSIMMetric
 from monai.utils import min_version, optional_import
 
 from monai_pipelines.engines.amp import autocast
+from monai_pipelines.engines.run_settings import takes_run_settings
 from monai_pipelines.transforms.scenario_mask import (
     ALL_SCENARIOS,
     SEQUENCES,
@@ -30,6 +31,7 @@ Events, _ = optional_import("ignite.engine", "0.4.11", min_version, "Events")
 __all__ = ["ScenarioEvaluator"]
 
 
+@takes_run_settings
 class ScenarioEvaluator(Evaluator):
     """Masks each batch under every scenario, synthesises, and scores PSNR/SSIM per scenario and missing sequence.
 

@@ -14,11 +14,13 @@ from monai.utils.enums import CommonKeys as Keys
 
 from monai_pipelines.engines.amp import autocast
 from monai_pipelines.engines.inference_network import frozen_for_inference
+from monai_pipelines.engines.run_settings import takes_run_settings
 from monai_pipelines.engines.supervised_trainer import compile_inputs, finish_output, unpack_batch
 
 __all__ = ["SupervisedEvaluator"]
 
 
+@takes_run_settings
 class SupervisedEvaluator(_MonaiSupervisedEvaluator):
     """``monai.engines.SupervisedEvaluator`` whose ``amp`` works on every device; same events and output keys.
 

@@ -17,6 +17,7 @@ from monai.engines.workflow import Workflow
 from monai.utils.enums import CommonKeys as Keys
 
 from monai_pipelines.engines.amp import autocast, grad_scaler, network_to_channels_last, to_channels_last
+from monai_pipelines.engines.run_settings import takes_run_settings
 
 __all__ = ["SupervisedTrainer"]
 
@@ -58,6 +59,7 @@ def finish_output(output: dict, meta: tuple | None) -> None:
         output[Keys.PRED] = MetaTensor(pred, meta=meta[0], applied_operations=meta[1])
 
 
+@takes_run_settings
 class SupervisedTrainer(_MonaiSupervisedTrainer):
     """``monai.engines.SupervisedTrainer`` whose ``amp`` works on every device; same events and output keys.
 
