@@ -40,9 +40,10 @@ def _same(a: Any, b: Any, where: str = "") -> list[str]:
 
 
 def _kill_at(cmd: list[str], ckpt_dir: Path, iteration: int, timeout: float = 300) -> None:
-    """Run ``cmd`` and SIGKILL it once a checkpoint at ``iteration`` exists."""
+    """Run ``cmd`` and SIGKILL it (and every process it started) once a checkpoint at ``iteration`` exists."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=repo_root())
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=repo_root(),
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -52,7 +53,7 @@ def _kill_at(cmd: list[str], ckpt_dir: Path, iteration: int, timeout: float = 30
             assert proc.poll() is None, f"the run ended before iteration {iteration}: {proc.stderr.read()[-2000:]}"
             assert time.monotonic() < deadline, f"no checkpoint at iteration {iteration} within {timeout} s"
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -81,4 +82,38 @@ def test_sigkill_inside_an_epoch_then_rerun_equals_an_uninterrupted_run(bundle: 
     differences = _same(a, b)
     print(f"{bundle}: killed at iteration {kill_at} of {iterations} ({per_epoch} per epoch); "
           f"{len(differences)} differences")
+    assert not differences, differences[:20]
+
+
+def test_two_ranks_killed_inside_an_epoch_resume_to_the_uninterrupted_result(tmp_path: Path):
+    """The same under torchrun with 2 CPU ranks (gloo): every rank is killed, the rerun resumes on both."""
+    import json
+    import sys
+
+    overrides = {**TINY_SETUPS["mri_to_ct_unet3d"](tmp_path / "data"), "epochs": 2, "checkpoint_iterations": 1,
+                 "num_workers": 0}
+    configs = repo_root() / "bundles" / "mri_to_ct_unet3d" / "configs"
+
+    def command(out: Path) -> list[str]:
+        spec = tmp_path / f"{out.name}.json"
+        spec.write_text(json.dumps({"config_file": [str(configs / "train.json"), str(configs / "multi_gpu_train.json")],
+                                    "logging_file": False, **overrides, "output_dir": str(out)}))
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                "-m", "monai.bundle", "run", "training", "--args_file", str(spec)]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    proc = subprocess.run(command(straight), capture_output=True, text=True, env=env, timeout=600, cwd=repo_root())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    end = latest_checkpoint(straight / "checkpoints")
+    epochs, iterations = checkpoint_position(end)
+    per_epoch = iterations // epochs
+    kill_at = per_epoch + 1 if per_epoch > 1 else per_epoch
+    _kill_at(command(killed), killed / "checkpoints", kill_at)
+    proc = subprocess.run(command(killed), capture_output=True, text=True, env=env, timeout=600, cwd=repo_root())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = torch.load(end, map_location="cpu", weights_only=True)
+    b = torch.load(latest_checkpoint(killed / "checkpoints"), map_location="cpu", weights_only=True)
+    differences = _same(a, b)
+    print(f"2 ranks: killed at iteration {kill_at} of {iterations}; {len(differences)} differences")
     assert not differences, differences[:20]
