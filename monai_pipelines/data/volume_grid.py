@@ -15,7 +15,7 @@ from monai.transforms import ResampleToMatch
 
 from monai_pipelines.transforms.robust_load import RobustLoadImage
 
-__all__ = ["load_volume", "same_grid", "resample_to", "describe_grid"]
+__all__ = ["load_volume", "grid_mismatch", "same_grid", "resample_to", "describe_grid"]
 
 
 def load_volume(path: str | os.PathLike) -> MetaTensor:
@@ -26,11 +26,19 @@ def load_volume(path: str | os.PathLike) -> MetaTensor:
     return volume.float()
 
 
+def grid_mismatch(a: MetaTensor, b: MetaTensor, atol: float = 1e-3) -> str | None:
+    """How two channel-first volumes' grids differ (spatial shape, affine beyond ``atol`` mm), or None."""
+    if tuple(a.shape[1:]) != tuple(b.shape[1:]):
+        return f"spatial shapes {tuple(a.shape[1:])} and {tuple(b.shape[1:])} differ"
+    fa, fb = (np.asarray(torch.as_tensor(v.affine).cpu(), dtype=float) for v in (a, b))
+    if not np.allclose(fa, fb, atol=atol):
+        return f"voxel-to-world affines differ by up to {np.abs(fa - fb).max():.3g} mm (tolerance {atol} mm)"
+    return None
+
+
 def same_grid(a: MetaTensor, b: MetaTensor, atol: float = 1e-3) -> bool:
     """Same spatial shape and (within ``atol`` mm) the same affine."""
-    return tuple(a.shape[1:]) == tuple(b.shape[1:]) and np.allclose(
-        np.asarray(a.affine, dtype=float), np.asarray(b.affine, dtype=float), atol=atol
-    )
+    return grid_mismatch(a, b, atol) is None
 
 
 def resample_to(

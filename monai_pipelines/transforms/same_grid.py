@@ -9,31 +9,13 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-import numpy as np
-import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
+from monai_pipelines.data.volume_grid import grid_mismatch
 from monai_pipelines.transforms.robust_load import CorruptedImageError
 
-__all__ = ["SameGridD", "SameGridDict", "SameGridd", "grid_mismatch"]
-
-
-def _affine(image: Any) -> np.ndarray | None:
-    affine = getattr(image, "affine", None)
-    if affine is None:
-        return None
-    return np.asarray(affine.detach().cpu() if isinstance(affine, torch.Tensor) else affine, dtype=float)
-
-
-def grid_mismatch(a: Any, b: Any, atol: float = 1e-3) -> str | None:
-    """How two channel-first images' grids differ (spatial shape, affine beyond ``atol`` mm), or None."""
-    if tuple(a.shape[1:]) != tuple(b.shape[1:]):
-        return f"spatial shapes {tuple(a.shape[1:])} and {tuple(b.shape[1:])} differ"
-    fa, fb = _affine(a), _affine(b)
-    if fa is not None and fb is not None and not np.allclose(fa, fb, atol=atol):
-        return f"voxel-to-world affines differ by up to {np.abs(fa - fb).max():.3g} mm (tolerance {atol} mm)"
-    return None
+__all__ = ["SameGridD", "SameGridDict", "SameGridd"]
 
 
 class SameGridd(MapTransform):
