@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-
-logger = logging.getLogger("monai_pipelines")
 
 
 def screen_datalist(datalist: list[dict], keys: Sequence[str], skip_corrupted: bool = False, **check_kwargs) -> list[dict]:
@@ -26,23 +23,14 @@ def check_inputs(items: Sequence[dict], keys: Sequence[str], skip_corrupted: boo
     A bad file ends the command with one line naming it (:class:`~monai_pipelines.utils.errors.InputError`), so no
     output of the good ones is left half-done; with ``skip_corrupted`` it is logged, skipped and counted instead.
     """
-    from monai_pipelines.transforms.robust_load import CorruptedImageError, RobustLoadImage
+    from monai_pipelines.transforms.robust_load import CorruptedImageError, filter_loadable
     from monai_pipelines.utils.errors import InputError
 
-    loader = RobustLoadImage(spatial_dims, True, True, None, False, True, num_channels)
-    good, skipped = [], []
-    for item in items:
-        try:
-            for key in keys:
-                if item.get(key):
-                    loader.load(item[key])
-        except (FileNotFoundError, CorruptedImageError) as err:
-            if not skip_corrupted:
-                raise InputError(f"{err} (pass --skip_corrupted true to skip unusable inputs)") from err
-            logger.warning("skipping %s", err)
-            skipped.append((item, str(err)))
-            continue
-        good.append(item)
+    try:
+        good, skipped = filter_loadable(items, keys, spatial_dims, allow_missing_keys=True, num_channels=num_channels,
+                                        strict=not skip_corrupted)
+    except (FileNotFoundError, CorruptedImageError) as err:
+        raise InputError(f"{err} (pass --skip_corrupted true to skip unusable inputs)") from err
     if not good:
         raise InputError(f"none of the {len(items)} inputs can be used" + (f": {skipped[0][1]}" if skipped else "."))
-    return good, skipped
+    return list(good), list(skipped)

@@ -302,19 +302,24 @@ def filter_loadable(
     allow_constant: bool = True,
     allow_missing_keys: bool = False,
     reader: Any = None,
+    num_channels: int | None = None,
+    strict: bool = False,
 ) -> tuple[list[Mapping[Hashable, Any]], list[tuple[Mapping[Hashable, Any], str]]]:
     """Pre-screen a datalist by loading and checking every image of `keys`; returns (good items, [(item, reason)]).
 
     Relative paths are resolved against `base_dir`. The skipped count is logged, so training can report it.
+    With ``num_channels`` the images are loaded channel-first and must have that many channels; ``strict`` raises
+    the first bad file's error instead of skipping (an empty entry counts as missing under ``allow_missing_keys``).
     """
     keys = [keys] if isinstance(keys, str) else list(keys)
-    loader = RobustLoadImage(spatial_dims, False, True, reader, False, allow_constant)
+    loader = RobustLoadImage(spatial_dims, num_channels is not None, True, reader, False, allow_constant,
+                             num_channels)
     good: list[Mapping[Hashable, Any]] = []
     skipped: list[tuple[Mapping[Hashable, Any], str]] = []
     for item in datalist:
         reason = None
         for key in keys:
-            if key not in item:
+            if not item.get(key):
                 if not allow_missing_keys:
                     reason = f"item has no key {key!r}"
                     break
@@ -325,6 +330,8 @@ def filter_loadable(
             try:
                 loader.load(path)
             except (FileNotFoundError, CorruptedImageError) as e:
+                if strict:
+                    raise
                 reason = str(e)
                 break
         if reason is None:
