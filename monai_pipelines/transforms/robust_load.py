@@ -140,7 +140,8 @@ def check_image(
 
 
 def _declared_affine(filename: Any) -> np.ndarray | None:
-    """The voxel-to-world affine a NIfTI file's header declares (header only), None for other files."""
+    """The voxel-to-world affine a NIfTI file's header declares (header only), None for other files. A second,
+    header-only read: the reader's metadata cannot tell, it rewrites srow_* from the affine it substituted."""
     if not isinstance(filename, (str, Path)) or not str(filename).endswith((".nii", ".nii.gz")):
         return None
     import nibabel as nib
