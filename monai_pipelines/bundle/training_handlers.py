@@ -27,6 +27,7 @@ from monai_pipelines.bundle.run_context import RunContext
 from monai_pipelines.bundle.tracking import fit_mlflow_handler, mlflow_handlers
 from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler
 from monai_pipelines.handlers.engine_progress_bar import EngineProgressBar
+from monai_pipelines.handlers.epoch_metrics_state import EpochMetricsState
 from monai_pipelines.handlers.tensorboard_panel import TensorBoardPanel
 from monai_pipelines.handlers.time_budget import TimeBudget
 from monai_pipelines.handlers.training_checkpoint import TrainingCheckpoint
@@ -174,6 +175,9 @@ class TrainingHandlers:
         sampler = getattr(getattr(trainer, "data_loader", None), "sampler", None)
         if sampler is not None and hasattr(sampler, "state_dict"):
             found["sampler"] = sampler
+        train_metrics = EpochMetricsState(trainer)
+        if train_metrics.metrics():  # a run resumed inside an epoch still reports the whole epoch
+            found["train_metrics"] = train_metrics
         engines = [trainer] + ([self.evaluator] if self.evaluator is not None else [])
         known = list(self.checkpoint.save_dict.values()) + list(found.values())
         for engine in engines:

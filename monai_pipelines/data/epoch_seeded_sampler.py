@@ -99,6 +99,9 @@ class EpochSeededSampler(Sampler):
         return {"seed": self.seed, "epoch": self.epoch, "sampler": inner}
 
     def load_state_dict(self, state: dict) -> None:
+        """The epoch (what a checkpoint written at the very end records again) and the inner sampler's state; the
+        seed stays this sampler's own (per rank under DDP)."""
+        self.epoch = int(state.get("epoch", self.epoch))
         if hasattr(self.sampler, "load_state_dict") and state.get("sampler"):
             self.sampler.load_state_dict(state["sampler"])
 

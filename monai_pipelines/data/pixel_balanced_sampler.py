@@ -143,6 +143,7 @@ class PixelBalancedSampler(Sampler):
         self.loss_weights = self._loss_weights()
         self._drawn = np.zeros(self.num_classes)
         self._draws = 0
+        self._counted_epoch = -1  # the draws of an epoch are counted once, also when a resumed run redraws it
         self._log()
 
     def _collect(self, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -237,9 +238,11 @@ class PixelBalancedSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
         idx = self.draw_indices(self.epoch)
+        if self.epoch > self._counted_epoch:
+            self._drawn += self.counts[idx].sum(0, dtype=np.float64)
+            self._draws += len(idx)
+            self._counted_epoch = self.epoch
         self.epoch += 1
-        self._drawn += self.counts[idx].sum(0, dtype=np.float64)
-        self._draws += len(idx)
         return iter([(int(t), int(r), int(c)) for t, r, c in self.centres[idx]])
 
     def __len__(self) -> int:
@@ -270,7 +273,8 @@ class PixelBalancedSampler(Sampler):
         }
 
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "epoch": self.epoch, "drawn": self._drawn.tolist(), "draws": self._draws}
+        return {"seed": self.seed, "epoch": self.epoch, "drawn": self._drawn.tolist(), "draws": self._draws,
+                "counted_epoch": self._counted_epoch}
 
     def load_state_dict(self, state: dict) -> None:
         if "epoch" not in state:  # a checkpoint of the older, RNG-state sampler
@@ -280,6 +284,7 @@ class PixelBalancedSampler(Sampler):
         self.epoch = int(state["epoch"])
         self._drawn = np.asarray(state.get("drawn", np.zeros(self.num_classes)), dtype=float)
         self._draws = int(state.get("draws", 0))
+        self._counted_epoch = int(state.get("counted_epoch", self.epoch - 1))
 
 
 def _dict(values: np.ndarray) -> dict[str, float]:

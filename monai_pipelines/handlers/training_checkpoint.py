@@ -39,7 +39,8 @@ TIME_BUDGET_STOPPED = "time_budget_stopped"
 CONTRACT_KEY = "contract"
 _RNG_KEY = "rng_state"
 _HANDLER_KEY = "training_checkpoint"
-_RESERVED = {_RNG_KEY, _HANDLER_KEY, CONTRACT_KEY}
+_GRADIENTS_KEY = "gradients"  # gradients summed so far in an unfinished accumulation cycle (within-epoch saves)
+_RESERVED = {_RNG_KEY, _HANDLER_KEY, CONTRACT_KEY, _GRADIENTS_KEY}
 _CHECKPOINT_SUFFIXES = (".pt", ".pth")
 _CORRUPT = ".corrupt"
 
@@ -95,6 +96,9 @@ def _newest(save_dir: Path, map_location: Any = "cpu", quarantine: bool = False)
     for path in _candidates(save_dir):
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            continue  # removed meanwhile (an interim file superseded by an epoch-end save of a running training)
         except Exception as e:
             logger.warning("checkpoint %s cannot be read (%s): ignored", path, " ".join(str(e).split())[:200])
             if quarantine and is_main_process():
@@ -103,7 +107,7 @@ def _newest(save_dir: Path, map_location: Any = "cpu", quarantine: bool = False)
         position = _position(payload) if isinstance(payload, Mapping) else None
         if position is not None:  # same iteration (a best or snapshot copy): prefer the rolling latest file
             found.append((position[1], path.name.startswith(("checkpoint_latest", "last", "latest")) or
-                          "latest" in path.name, path.stat().st_mtime, path))
+                          "latest" in path.name, mtime, path))
     if not found:
         return None
     *_, path = max(found)
@@ -398,13 +402,13 @@ class TrainingCheckpoint:
     def _write_within_epoch(self) -> None:
         """A save inside an epoch: to ``interim`` when set, else the rolling latest file."""
         if self.interim_path is None:
-            self._write_latest()
+            self._write_latest(within_epoch=True)
             return
-        atomic_save(self._payload(self.save_dict, full=True), self.interim_path)
+        atomic_save(self._payload(self.save_dict, full=True, within_epoch=True), self.interim_path)
         self._saved_iteration = self._engine.state.iteration if self._engine is not None else -1
 
-    def _write_latest(self) -> None:
-        atomic_save(self._payload(self.save_dict, full=True), self.latest_path)
+    def _write_latest(self, within_epoch: bool = False) -> None:
+        atomic_save(self._payload(self.save_dict, full=True, within_epoch=within_epoch), self.latest_path)
         self._saved_iteration = self._engine.state.iteration if self._engine is not None else -1
         if self.interim_path is not None:
             self.interim_path.unlink(missing_ok=True)  # superseded by this epoch-end state
@@ -412,14 +416,29 @@ class TrainingCheckpoint:
     def _networks(self) -> dict[str, Any]:
         return {k: v for k, v in self.save_dict.items() if isinstance(_unwrap(v), torch.nn.Module)}
 
-    def _payload(self, save_dict: Mapping[str, Any], full: bool) -> dict:
+    def _payload(self, save_dict: Mapping[str, Any], full: bool, within_epoch: bool = False) -> dict:
         payload = {key: _unwrap(obj).state_dict() for key, obj in save_dict.items()}
         if full:
             payload[_RNG_KEY] = self.rng_state.state_dict()
             payload[_HANDLER_KEY] = self.state_dict()
+            gradients = self._accumulated_gradients() if within_epoch else None
+            if gradients:
+                payload[_GRADIENTS_KEY] = gradients
         if self.contract is not None:
             payload[CONTRACT_KEY] = self.contract
         return payload
+
+    def _accumulated_gradients(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Per network, the gradients a trainer with ``accumulation_steps`` > 1 has summed but not yet stepped
+        with (a save inside an epoch may fall inside an accumulation cycle; a resume must continue that sum)."""
+        if self._engine is None or int(getattr(self._engine, "accumulation_steps", 1) or 1) <= 1:
+            return {}
+        found = {}
+        for key, network in self._networks().items():
+            grads = {n: p.grad.detach() for n, p in _unwrap(network).named_parameters() if p.grad is not None}
+            if grads:
+                found[key] = grads
+        return found
 
     def _metric_value(self, engine: Engine, metric: str) -> float | None:
         """This epoch's ``metric``, or None when it was not computed this epoch (or is NaN)."""
@@ -496,6 +515,11 @@ class TrainingCheckpoint:
                 raise InputError(f"checkpoint {path}: entry {key!r} does not fit the current setup (resume with the "
                                  f"settings it was trained with, or use another output_dir): "
                                  f"{' '.join(str(e).split())[:300]}") from e
+        for key, grads in (payload.get(_GRADIENTS_KEY) or {}).items():  # an accumulation cycle in progress
+            parameters = dict(_unwrap(self.save_dict[key]).named_parameters()) if key in self.save_dict else {}
+            for name, grad in grads.items():
+                if name in parameters:
+                    parameters[name].grad = grad.to(parameters[name].device, parameters[name].dtype)
         engine.state.max_epochs = max_epochs  # the command line decides how long to train
         if epoch_length is not None and engine.state.epoch_length != epoch_length:
             raise InputError(f"checkpoint {path} was written with {engine.state.epoch_length} iterations per epoch, "

@@ -59,17 +59,7 @@ def _kill_at(cmd: list[str], ckpt_dir: Path, iteration: int, timeout: float = 30
     assert proc.returncode == -signal.SIGKILL
 
 
-_NOT_YET_EXACT = {  # measured by this test: open defects, not tolerances
-    "glioma_grade_resnet50_3d": "weights, optimizer and history are bit-identical, but the final checkpoint records "
-                                "sampler.epoch 0 instead of 1 after a resume from the mid-epoch interim.pt",
-    "glacier_segmentation": "not exact: the epoch after the resume trains on other patches (train_accuracy 0.401 vs "
-                            "0.413, 290 differing entries); the pixel-balanced sampler's draws are not restored",
-}
-
-
-@pytest.mark.parametrize("bundle", [
-    pytest.param(b, marks=pytest.mark.xfail(reason=_NOT_YET_EXACT[b], strict=True, run=False))
-    if b in _NOT_YET_EXACT else b for b in BUNDLES])
+@pytest.mark.parametrize("bundle", BUNDLES)
 def test_sigkill_inside_an_epoch_then_rerun_equals_an_uninterrupted_run(bundle: str, tmp_path: Path):
     overrides = {**TINY_SETUPS[bundle](tmp_path / "data"), "epochs": 2, "checkpoint_iterations": 1,
                  "num_workers": 2}
@@ -95,8 +85,6 @@ def test_sigkill_inside_an_epoch_then_rerun_equals_an_uninterrupted_run(bundle: 
     assert not differences, differences[:20]
 
 
-@pytest.mark.xfail(reason="weights, optimizer and history are bit-identical on 2 ranks, but the final checkpoint "
-                          "records sampler.epoch 0 instead of 1", strict=True, run=False)
 def test_two_ranks_killed_inside_an_epoch_resume_to_the_uninterrupted_result(tmp_path: Path):
     """The same under torchrun with 2 CPU ranks (gloo): every rank is killed, the rerun resumes on both."""
     import json

@@ -195,3 +195,16 @@ def test_candidate_budget_bounds_memory_on_many_tiles():
     for i in (0, len(sampler.centres) // 2, -1):
         t, r, c = sampler.centres[i]
         assert np.allclose(sampler.counts[i] / sampler.counts[i].sum(), sampler.composition(t, r, c))
+
+
+def test_a_redrawn_epoch_is_counted_once_in_the_report():
+    """A run resumed inside an epoch draws that epoch again: its draws are not counted twice."""
+    labels = [np.tile(np.arange(4), (8, 2))]
+    sampler = PixelBalancedSampler(labels, patch_size=4, num_samples=6, seed=1)
+    list(sampler)
+    resumed = PixelBalancedSampler(labels, patch_size=4, num_samples=6, seed=1)
+    resumed.load_state_dict(sampler.state_dict())
+    resumed.set_epoch(0)
+    list(resumed)
+    assert resumed.report()["draws"] == sampler.report()["draws"] == 6
+    assert resumed.report()["sampled"] == sampler.report()["sampled"]

@@ -382,3 +382,42 @@ def test_interim_keeps_latest_at_the_last_epoch_end_and_resumes(tmp_path):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["trainer"]["iteration"] == 4
     with pytest.raises(ValueError, match="interim"):
         TrainingCheckpoint(tmp_path, {}, latest="last.pt", interim="last.pt")
+
+
+def _accumulating_run(save_dir: Path, stop_at: int | None = None, epochs: int = 1):
+    """A SupervisedTrainer summing gradients over 2 iterations, with an epoch-wise training metric; a checkpoint
+    every iteration; optionally stopped (as a kill) when iteration ``stop_at`` starts."""
+    from ignite.metrics import MeanAbsoluteError
+    from monai.handlers import from_engine
+
+    from monai_pipelines.engines import SupervisedTrainer
+    from monai_pipelines.handlers.epoch_metrics_state import EpochMetricsState
+
+    torch.manual_seed(0)
+    data = [{"image": torch.randn(1, 1, 6, 6), "label": torch.randn(1, 1, 6, 6)}] * 4  # a list restarts on resume
+    net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    trainer = SupervisedTrainer(
+        device=torch.device("cpu"), max_epochs=2, train_data_loader=data, network=net, optimizer=opt,
+        loss_function=torch.nn.MSELoss(), accumulation_steps=2,
+        key_train_metric={"train_mae": MeanAbsoluteError(output_transform=from_engine(["pred", "label"]))})
+    metrics = EpochMetricsState(trainer)
+    TrainingCheckpoint(save_dir, {"network": net, "optimizer": opt, "train_metrics": metrics},
+                       every_n_iterations=1, best=None, final=None).attach(trainer)
+    if stop_at is not None:
+        trainer.add_event_handler(Events.ITERATION_STARTED(once=stop_at), lambda e: (_ for _ in ()).throw(_Stop()))
+    return trainer, net
+
+
+def test_resume_inside_an_accumulation_cycle_continues_its_gradient_sum_and_training_metric(tmp_path):
+    """Killed after iteration 7 (half of an accumulation cycle, inside epoch 2): the resumed run steps with the
+    gradients of iterations 3 and 4, as the uninterrupted run does, and reports the epochs' metric over all their iterations."""
+    straight, net_a = _accumulating_run(tmp_path / "straight")
+    straight.run()
+    with pytest.raises(_Stop):
+        _accumulating_run(tmp_path / "killed", stop_at=8)[0].run()
+    assert "gradients" in torch.load(tmp_path / "killed" / "checkpoint_latest.pt", weights_only=True)
+    resumed, net_b = _accumulating_run(tmp_path / "killed")
+    resumed.run()
+    assert resumed.state.iteration == 8 and _same_state(net_a.state_dict(), net_b.state_dict())
+    assert resumed.state.metrics["train_mae"] == straight.state.metrics["train_mae"]
