@@ -1,8 +1,8 @@
 """The run wiring every bundle command shares, in one component: ``"run_context"`` in each bundle's configs.
 
-It reads the standard top-level ids every bundle defines (DESIGN.md: ``output_dir``, ``seed``, ``device``,
-``fold``, ``data``, ``num_workers``, ``skip_corrupted``, ``amp``, ``distributed``, ``contract``...) from the
-config being run, so a bundle's JSON holds only what is specific to its task. Per command it: parses
+It gives the config being run the standard top-level ids it does not set (standard_ids.py: ``output_dir``,
+``seed``, ``device``, ``fold``, ``data``, ``num_workers``, ``skip_corrupted``, ``amp``...) and reads them, so a
+bundle's JSON holds only what is specific to its task. Per command it: parses
 command-line booleans strictly, prints a user's error as one line, sets up DDP under torchrun, applies the
 determinism policy, writes a log file, records (training) or enforces (evaluation, inference) the run contract,
 snapshots the resolved config, prints a start line, and provides screened datalists, resumable data loaders and
@@ -27,6 +27,7 @@ from torch.utils.data import Dataset, Sampler
 
 from monai_pipelines.bundle.booleans import boolean_ids, parse_booleans
 from monai_pipelines.bundle.run_contract import TRAINED_ID, RunContract
+from monai_pipelines.bundle.standard_ids import STANDARD_BOOLEANS, missing_standard_ids
 from monai_pipelines.bundle.workflow_context import active_config_dir, active_parser
 from monai_pipelines.utils.dist import is_main_process
 from monai_pipelines.utils.errors import InputError, install_error_hook, quiet_user_error_logs
@@ -94,6 +95,7 @@ class RunContext:
         self.skipped: list[str] = []  # unusable inputs skipped (skip_corrupted), reported again at the end
         self.started = False
         self._log_handler: logging.Handler | None = None
+        self._add_standard_ids()
         self._parse_booleans()
         if not self.training and TRAINED_ID in self.parser.config:
             self._apply_contract()
@@ -128,8 +130,19 @@ class RunContext:
             return {}
         return dict(ConfigParser.load_config_file(path))
 
+    def _add_standard_ids(self) -> None:
+        """Give the config the standard ids it does not set (standard_ids.py), before anything is resolved."""
+        missing = missing_standard_ids(self.command, self.parser.config)
+        if missing:
+            import monai_pipelines
+
+            self.parser.globals.setdefault("monai_pipelines", monai_pipelines)  # what the defaults' expressions use
+            for key, value in missing.items():
+                self.parser[key] = value
+            self.parser.parse(reset=False)
+
     def _parse_booleans(self) -> None:
-        ids = boolean_ids(self._bundle_configs())
+        ids = boolean_ids(self._bundle_configs()) | STANDARD_BOOLEANS
         changed = parse_booleans(dict(self.parser.config), ids)
         if changed:  # replace the values, then let the parser re-read its content (nothing is resolved yet)
             for key, value in changed.items():
@@ -398,6 +411,19 @@ class RunContext:
         return DataLoader(ItemSeededDataset(dataset), batch_size=int(batch_size),
                           sampler=EpochSeededSampler(sampler, self.seed, self.rank), drop_last=bool(drop_last),
                           **self._loader_kwargs())
+
+    def cached_dataset(self, data: Sequence[dict], transform: Any) -> Dataset:
+        """MONAI's CacheDataset of ``data`` with the run's ``cache_rate`` (1 when not set) and caching workers
+        (``num_workers``), its progress shown on a terminal; ``transform`` may be a list of transforms."""
+        from monai.data import CacheDataset
+        from monai.transforms import Compose
+
+        from monai_pipelines.utils import show_progress
+
+        if isinstance(transform, (list, tuple)):
+            transform = Compose(list(transform))
+        return CacheDataset(data, transform, cache_rate=float(self.get("cache_rate", 1.0)),
+                            num_workers=self.get("num_workers"), progress=show_progress())
 
     def eval_loader(self, dataset: Dataset, batch_size: int = 1) -> torch.utils.data.DataLoader:
         """An ordered DataLoader, sharded over DDP ranks (uneven shards; metrics are gathered over ranks)."""

@@ -59,17 +59,20 @@ BUNDLES: dict[str, Callable[[Path], dict[str, Any]]] = {
 }
 
 
-def _torchrun(bundle: str, overrides: dict[str, Any], spec_path: Path, command: str = "training") -> \
-        subprocess.CompletedProcess:
-    """``training`` as a user types it (multi_gpu_train.json), or ``evaluating`` (multi_gpu_evaluate.json) with every
-    id of its configs resolved on both ranks first."""
+def _torchrun(bundle: str, overrides: dict[str, Any], spec_path: Path, command: str = "training",
+              every_id: bool = False) -> subprocess.CompletedProcess:
+    """``training`` (multi_gpu_train.json) or ``evaluating`` (multi_gpu_evaluate.json) on 2 ranks: as a user types
+    it, or with ``every_id`` (always for evaluating) with every id of its configs resolved on both ranks first."""
     configs = repo_root() / "bundles" / bundle / "configs"
     names = ["train.json", "multi_gpu_train.json"] if command == "training" else \
         ["train.json", "evaluate.json", "multi_gpu_evaluate.json"]
     spec = {"config_file": [str(configs / name) for name in names], "logging_file": False, **overrides}
+    if command == "training" and not every_id:
+        run = ["-m", "monai.bundle", "run", "training", "--args_file"]
+    else:
+        run = [str(Path(__file__).with_name("_run_on_ranks.py"))]
+        spec["run_id"] = command
     spec_path.write_text(json.dumps(spec))
-    run = ["-m", "monai.bundle", "run", "training", "--args_file"] if command == "training" else \
-        [str(Path(__file__).with_name("_evaluate_on_ranks.py"))]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *run, str(spec_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
         p for p in (str(repo_root()), os.environ.get("PYTHONPATH")) if p)}
@@ -81,9 +84,11 @@ def test_two_ranks_train_write_once_and_resume(bundle: str, tmp_path: Path):
     overrides = BUNDLES[bundle](tmp_path / "data")
     out = tmp_path / "run"
     overrides |= {"output_dir": str(out), "num_workers": 0}
-    for epochs in (1, 2):
-        proc = _torchrun(bundle, overrides | {"epochs": epochs}, tmp_path / f"args_{epochs}.json")
+    for epochs in (1, 2):  # the first with every id of train.json + multi_gpu_train.json resolved on both ranks
+        proc = _torchrun(bundle, overrides | {"epochs": epochs}, tmp_path / f"args_{epochs}.json",
+                         every_id=epochs == 1)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert epochs == 2 or proc.stdout.count("resolved ") == 2, proc.stdout[-2000:]
 
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]  # rank 0 alone writes; the second run resumed

@@ -1,8 +1,10 @@
-"""Engines read the run's device and precision from the RunContext given as ``run``; explicit arguments win."""
+"""Engines read the run's device and precision, and the standard ids they are wired to, from the RunContext given as
+``run``; explicit arguments win."""
 
 from __future__ import annotations
 
 import torch
+from monai.bundle import ConfigParser
 
 from monai_pipelines.engines import SupervisedEvaluator, SupervisedTrainer
 from monai_pipelines.engines.scenario_evaluator import ScenarioEvaluator
@@ -11,8 +13,9 @@ from monai_pipelines.engines.scenario_evaluator import ScenarioEvaluator
 class _Run:
     device = torch.device("cpu")
 
-    def __init__(self, **settings):
+    def __init__(self, config=None, **settings):
         self.settings = settings
+        self.parser = ConfigParser(config or {})
 
     def get(self, key, default=None):
         return self.settings.get(key, default)
@@ -32,3 +35,25 @@ def test_run_fills_what_is_not_given_and_an_explicit_argument_wins():
 def test_an_engine_without_a_setting_takes_only_those_it_has():
     evaluator = ScenarioEvaluator(val_data_loader=[], network=torch.nn.Identity(), run=_Run(channels_last=True))
     assert evaluator.state.device == torch.device("cpu")
+
+
+def test_the_standard_ids_wire_what_an_engine_block_leaves_out():
+    run = _Run({"epochs": 3, "network": {"_target_": "torch.nn.Linear", "in_features": 2, "out_features": 1},
+                "loss": {"_target_": "torch.nn.L1Loss"}, "train": {"dataloader": [], "handlers": []},
+                "validate": {"dataloader": ["batch"]}})
+    net = run.parser.get_parsed_content("network")
+    trainer = SupervisedTrainer(optimizer=torch.optim.SGD(net.parameters(), lr=0.1), run=run)
+    assert trainer.state.max_epochs == 3 and trainer.network is net and isinstance(trainer.loss_function,
+                                                                                   torch.nn.L1Loss)
+    evaluator = SupervisedEvaluator(network=torch.nn.Identity(), run=run)
+    assert evaluator.data_loader == ["batch"] and isinstance(evaluator.network, torch.nn.Identity)
+
+
+def test_an_inference_command_wires_the_model_zoo_inference_ids():
+    run = _Run({"dataloader": ["x"], "inferer": {"_target_": "SimpleInferer"},
+                "postprocessing": {"_target_": "Identityd", "keys": "pred"}, "handlers": [],
+                "validate": {"dataloader": ["not this"]}})
+    run.command = "inference"
+    evaluator = SupervisedEvaluator(network=torch.nn.Identity(), run=run)
+    assert evaluator.data_loader == ["x"]
+    assert evaluator.inferer is run.parser.get_parsed_content("inferer")

@@ -1,5 +1,6 @@
-"""Run under torchrun: resolve every id of a bundle's evaluation configs (multi_gpu_evaluate.json included), then
-run ``evaluating``. Argument: a JSON file with ``config_file`` and the overrides."""
+"""Run under torchrun: resolve every id of a bundle command's configs (multi_gpu_train.json or
+multi_gpu_evaluate.json included) on every rank, then run the command. Argument: a JSON file with ``run_id``,
+``config_file`` and the overrides."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.bundles.test_new_user import _all_ids
 
 if __name__ == "__main__":
     spec = json.loads(Path(sys.argv[1]).read_text())
-    workflow = ConfigWorkflow(workflow_type=None, run_id="evaluating", **spec)
+    workflow = ConfigWorkflow(workflow_type=None, **spec)
     workflow.initialize()
     ids = list(_all_ids(workflow.parser.get()))
     for id_ in ids:
