@@ -353,11 +353,13 @@ class RunContext:
         return " | ".join(parts)
 
     # ------------------------------------------------------------------ data
-    def datalist(self, split: str, keys: Sequence[str] | None = None) -> list[dict]:
-        """The items of ``split`` for this fold, paths made absolute; screened for unreadable images when
-        ``skip_corrupted`` is on and ``keys`` name the image entries."""
+    def datalist(self, split: str, keys: Sequence[str] | None = None, **check: Any) -> list[dict]:
+        """The items of ``split`` for this fold, paths made absolute. With ``keys`` (the image entries) every image
+        is read and checked first (``check``: see :func:`~monai_pipelines.data.screening.check_inputs`): a bad one
+        ends the command in one line naming it and its subject, or with ``skip_corrupted`` is skipped, logged and
+        counted again when the command ends."""
         from monai_pipelines.data.manifest import datalist
-        from monai_pipelines.data.screening import screen_datalist
+        from monai_pipelines.data.screening import check_inputs
 
         data = self.get("data")
         items = datalist(data.manifest, data.dataset_dir, split, self.get("fold", 0))
@@ -365,7 +367,9 @@ class RunContext:
             raise InputError(f"{data.manifest}: the {split} split of fold {self.get('fold', 0)} is empty; this "
                              "command needs it (rebuild the manifest, or choose another fold).")
         if keys:
-            items = screen_datalist(items, list(keys), bool(self.get("skip_corrupted", False)))
+            items, skipped = check_inputs(items, list(keys), bool(self.get("skip_corrupted", False)),
+                                          allow_missing_keys=False, **check)
+            self.skip([reason for _, reason in skipped])
         self.used_items[str(split)] = len({d.get("subject", i) for i, d in enumerate(items)})
         return items
 
