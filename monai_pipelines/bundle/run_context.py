@@ -11,6 +11,7 @@ networks placed on the device.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import logging
@@ -92,6 +93,7 @@ class RunContext:
         self.contract: RunContract | None = None
         self.used_items: dict[str, int] = {}  # items per split after screening, once the datalists are made
         self.skipped: list[str] = []  # unusable inputs skipped (skip_corrupted), reported again at the end
+        self._screened: dict[str, list[dict]] = {}  # datalists already screened, by split, keys and checks
         self.started = False
         self._log_handler: logging.Handler | None = None
         self._parse_booleans()
@@ -366,10 +368,14 @@ class RunContext:
         if not items:
             raise InputError(f"{data.manifest}: the {split} split of fold {self.get('fold', 0)} is empty; this "
                              "command needs it (rebuild the manifest, or choose another fold).")
-        if keys:
+        screened = repr((str(split), list(keys or ()), sorted(check.items())))
+        if keys and screened in self._screened:  # configs may ask twice (e.g. evaluation and validation)
+            items = copy.deepcopy(self._screened[screened])
+        elif keys:
             items, skipped = check_inputs(items, list(keys), bool(self.get("skip_corrupted", False)),
                                           allow_missing_keys=False, **check)
             self.skip([reason for _, reason in skipped])
+            self._screened[screened] = copy.deepcopy(items)
         self.used_items[str(split)] = len({d.get("subject", i) for i, d in enumerate(items)})
         return items
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser, run
+from monai.bundle import ConfigParser, ConfigWorkflow, run
 
 from monai_pipelines.bundle.run_contract import NETWORK_ID, RunContract
 from monai_pipelines.utils.errors import find_user_error, user_error_message
@@ -260,3 +261,140 @@ def test_mismatched_pairs_stop_training(bundle, mismatch, tmp_path):
             **{**overrides, "output_dir": str(tmp_path / "run")})
     line = user_error_message(find_user_error(info.value))
     assert target.name in line and ("shape" in line if mismatch == "shape" else "affine" in line), line
+
+
+# ------------------------------------------------------------------ the corpus through training and evaluation
+# the manifest entry each bundle's corpus subject gets its bad file in (the others get good files on its grid)
+BAD_KEY = {"mri_to_ct_unet3d": "image", "ct_phase_pix2pix": "condition", "glioma_grade_resnet50_3d": "flair",
+           "mmgan_missing_modality": "image"}
+DATALIST_ID = {"training": "train#datalist", "evaluating": "evaluate#datalist"}
+
+
+class _Resolving(ConfigWorkflow):
+    """A command's config, read as ``run`` reads it, of which single ids are resolved (the run wiring finds the
+    running workflow on the call stack)."""
+
+    def resolve(self, id: str) -> Any:
+        self.parser.get_parsed_content("run_context")  # first, as the command does
+        return self.parser.get_parsed_content(id)
+
+
+def _corpus_subjects(bundle: str, root: Path, manifest: dict, split: str) -> dict[str, tuple[Path, corpus.Kind]]:
+    """One subject per corpus kind added to ``split`` of ``manifest`` (edited in place): subject -> (bad file, kind).
+    MM-GAN reads prepared .npy slices, so its corpus is the slice kinds."""
+    template = manifest[split][0]
+    bad_key = BAD_KEY[bundle]
+    subjects = {}
+    kinds = corpus.slice_kinds() if bundle == "mmgan_missing_modality" else corpus.NIFTI_KINDS
+    for i, kind in enumerate(kinds):
+        subject = f"corpus_{i:02d}"
+        (root / subject).mkdir()
+        suffix = ".npy" if bundle == "mmgan_missing_modality" else ".nii.gz"
+        bad = kind.write(root / subject / f"{subject}_{bad_key}{suffix}")
+        item = dict(template, subject=subject, **{bad_key: f"{subject}/{bad.name}"})
+        affine = nib.load(str(bad)).affine if kind.expect == corpus.WARN and suffix == ".nii.gz" else None
+        for key in set(manifest["path_keys"]) & set(item) - {bad_key}:  # the partners, on the odd file's grid
+            volume = corpus.good_volume(1)
+            corpus.write_nifti(root / subject / f"{subject}_{key}.nii.gz",
+                               (volume > 120).astype(np.float32) if key in ("mask", "seg") else volume, affine)
+            item[key] = f"{subject}/{subject}_{key}.nii.gz"
+        manifest[split].append(item)
+        subjects[subject] = (bad, kind)
+    return subjects
+
+
+def _command_args(bundle: str, command: str, data: Path, checkpoints: dict[str, Path]) -> tuple[list[str], dict]:
+    overrides = _tiny_training(bundle, data)
+    if command == "training":
+        return configs(bundle, "train.json"), overrides
+    for key in TINY_NETWORKS.get(bundle, {}):  # evaluation takes the network from the checkpoint's contract
+        overrides.pop(key, None)
+    return configs(bundle, "train.json", "evaluate.json"), {**overrides, "ckpt_path": str(checkpoints[bundle])}
+
+
+@pytest.mark.parametrize("command", ["training", "evaluating"])
+@pytest.mark.parametrize("bundle", NIFTI_COMMANDS)
+def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tmp_path, caplog):
+    """A corpus subject per kind in the split the command reads (training: training; evaluating: the held-out one).
+
+    skip_corrupted true, one run: every bad file named with its subject and problem, the count at the end, the odd
+    but valid ones used with their warning. skip_corrupted false: the first bad file ends the run in one line with
+    nothing written; every kind's line is checked through the bundle's own datalist expression (its screening step).
+    """
+    files, overrides = _command_args(bundle, command, tmp_path / "data", checkpoints)
+    overrides |= {"cache_dir": str(tmp_path / "cache")} if "cache_dir" in overrides else {}
+    overrides.pop("output_dir", None)
+    dataset_dir = Path(overrides["dataset_dir"])
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    split = "training" if command == "training" else \
+        json.loads(Path(files[-1]).read_text()).get("eval_split", "test")
+    split_subjects = len({item["subject"] for item in manifest[split]})
+    subjects = _corpus_subjects(bundle, dataset_dir, manifest, split)
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    overrides |= {"manifest": str(path)}
+    shutil.rmtree(dataset_dir / "cache", ignore_errors=True)
+    inputs_before = sorted(p.name for p in dataset_dir.rglob("*"))
+    errors = {s: (bad, kind) for s, (bad, kind) in subjects.items() if kind.expect == corpus.ERROR}
+    problems = []
+
+    caplog.set_level(logging.WARNING)
+    out = tmp_path / "skipping"
+    try:
+        run(command, config_file=files, logging_file=False, **overrides, output_dir=str(out), skip_corrupted=True)
+    except Exception as err:  # noqa: BLE001 - reported below
+        problems.append(f"skip_corrupted run failed: {type(err).__name__}: {str(err)[:300]}")
+    lines = caplog.text.splitlines()
+    for subject, (bad, kind) in subjects.items():
+        said = [line for line in lines if str(bad) in line or f"subject {subject})" in line]
+        if kind.expect == corpus.ERROR and not any(f"subject {subject}" in line and str(bad) in line
+                                                   and kind.needle.lower() in line.lower() for line in said):
+            problems.append(f"{kind.name}: not skipped with a line naming {bad.name}, {subject} and {kind.needle!r}")
+        if kind.expect == corpus.WARN and kind.needle and not any(kind.needle in line for line in said):
+            problems.append(f"{kind.name}: used without a warning {kind.needle!r}")
+    if f"{len(errors)} unusable input(s) skipped" not in caplog.text:
+        problems.append(f"no count of the {len(errors)} skipped inputs at the end")
+    record = json.loads((out / "config" / ("config.json" if command == "training" else f"{command}.json"))
+                        .read_text())["settings"]
+    if record.get(f"{split}_subjects") != split_subjects + len(subjects) - len(errors):
+        problems.append(f"{split}_subjects recorded {record.get(f'{split}_subjects')}, used "
+                        f"{split_subjects + len(subjects) - len(errors)}")
+    tried = len(subjects)
+
+    # skip_corrupted false: the command itself once, then every kind through its datalist expression
+    caplog.clear()
+    out = tmp_path / "strict"
+    first = next(iter(errors))
+    problem = _outcome(partial(run, command, config_file=files, logging_file=False, **overrides,
+                               output_dir=str(out)), out, errors[first][0],
+                       corpus.Kind(errors[first][1].name, errors[first][1].write, corpus.ERROR, first), caplog)
+    if problem:
+        problems.append(f"skip_corrupted false: {problem}")
+    template = {**manifest, split: [item for item in manifest[split] if item["subject"] not in subjects]}
+    for subject, (bad, kind) in subjects.items():
+        one = tmp_path / f"{subject}.json"
+        one.write_text(json.dumps({**template, split: [*template[split], *[
+            item for item in manifest[split] if item["subject"] == subject]]}))
+        workflow = _Resolving(config_file=files, workflow_type=None, run_id=command,
+                              **{**overrides, "output_dir": str(out), "manifest": str(one)})
+        expect = corpus.Kind(kind.name, kind.write, kind.expect, f"{kind.needle}") if kind.expect == corpus.ERROR \
+            else corpus.Kind(kind.name, kind.write, corpus.ERROR, "")  # odd but valid: listed, not refused
+        try:
+            items = workflow.resolve(DATALIST_ID[command])
+        except Exception as err:  # noqa: BLE001 - the corpus classifies every failure
+            user = find_user_error(err)
+            line = user_error_message(user) if user else f"traceback: {type(err).__name__}: {err}"
+            if expect.expect != corpus.ERROR or kind.expect == corpus.WARN:
+                problems.append(f"{kind.name}, skip_corrupted false: refused odd but valid input: {line}")
+            elif user is None or str(bad) not in line or subject not in line or kind.needle.lower() not in \
+                    line.lower():
+                problems.append(f"{kind.name}, skip_corrupted false: {line}")
+            continue
+        if kind.expect == corpus.ERROR or subject not in {item["subject"] for item in items}:
+            problems.append(f"{kind.name}, skip_corrupted false: accepted by {DATALIST_ID[command]}")
+    if _written(out):
+        problems.append(f"skip_corrupted false wrote {_written(out)}")
+    if sorted(p.name for p in dataset_dir.rglob("*")) != inputs_before:
+        problems.append("the dataset folder changed")
+    _tally(f"corpus x {bundle} {command} (skip_corrupted true and false)", problems, 2 * tried)
+    assert not problems, "\n".join(problems)
