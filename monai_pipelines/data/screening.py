@@ -17,12 +17,14 @@ def screen_datalist(datalist: list[dict], keys: Sequence[str], skip_corrupted: b
 
 def check_inputs(items: Sequence[dict], keys: Sequence[str], skip_corrupted: bool = False,
                  spatial_dims: int | None = 3, num_channels: int | None = 1, allow_missing_keys: bool = True,
-                 **check_kwargs: Any) -> tuple[list[dict], list[tuple[dict, str]]]:
+                 skip_option: str = "--skip_corrupted true", **check_kwargs: Any
+                 ) -> tuple[list[dict], list[tuple[dict, str]]]:
     """Every image read and checked before anything is written: (usable items, skipped).
 
     A bad file ends the command with one line naming it (:class:`~monai_pipelines.utils.errors.InputError`), so no
     output of the good ones is left half-done; with ``skip_corrupted`` it is logged, skipped and counted instead.
-    ``check_kwargs`` go to :func:`~monai_pipelines.transforms.robust_load.filter_loadable` (e.g. ``reader``).
+    ``skip_option`` is how the command's user turns skipping on; ``check_kwargs`` go to
+    :func:`~monai_pipelines.transforms.robust_load.filter_loadable` (e.g. ``reader``).
     """
     from monai_pipelines.transforms.robust_load import CorruptedImageError, filter_loadable
     from monai_pipelines.utils.errors import InputError
@@ -31,7 +33,7 @@ def check_inputs(items: Sequence[dict], keys: Sequence[str], skip_corrupted: boo
         good, skipped = filter_loadable(items, keys, spatial_dims, allow_missing_keys=allow_missing_keys,
                                         num_channels=num_channels, strict=not skip_corrupted, **check_kwargs)
     except (FileNotFoundError, CorruptedImageError) as err:
-        raise InputError(f"{err} (pass --skip_corrupted true to skip unusable inputs)") from err
+        raise InputError(f"{err} (pass {skip_option} to skip unusable inputs)") from err
     if not good:
         raise InputError(f"none of the {len(items)} inputs can be used" + (f": {skipped[0][1]}" if skipped else "."))
     return list(good), list(skipped)
