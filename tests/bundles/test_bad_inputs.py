@@ -398,3 +398,96 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
         problems.append("the dataset folder changed")
     _tally(f"corpus x {bundle} {command} (skip_corrupted true and false)", problems, 2 * tried)
     assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ the corpus through the package's commands
+def _cli(capsys, *argv: Any) -> tuple[int | str, str]:
+    """``monai-pipelines ARGV`` in-process: (exit code, or "traceback: ..."; what it printed)."""
+    from monai_pipelines.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except Exception as err:  # noqa: BLE001 - the corpus classifies every failure
+        code = f"traceback: {type(err).__name__}: {str(err)[:300]}"
+    out, err = capsys.readouterr()
+    return code, (out + err).strip()
+
+
+def _refused(code: int | str, text: str, bad: Path, needle: str, *subject: str) -> str:
+    """"" when the command ended with exit 1 and one error line naming ``bad`` (and ``subject``) and ``needle``."""
+    lines = [line for line in text.splitlines() if line.startswith("error:")]
+    if code != 1 or len(lines) != 1:
+        return f"exit {code}, output {text[-300:]!r}"
+    if bad.name not in lines[0] or needle.lower() not in lines[0].lower() or not all(s in lines[0] for s in subject):
+        return f"error line does not name {bad.name} {subject} and {needle!r}: {lines[0]}"
+    return ""
+
+
+def test_manifest_corpus_through_validate_and_show(capsys, tmp_path):
+    from tests.bundles.test_mri_to_ct_unet3d import tiny_dataset
+
+    dataset_dir = tiny_dataset(tmp_path / "data")
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    problems = []
+    for i, (name, edit, needle) in enumerate(corpus.MANIFEST_KINDS):
+        edited = edit(json.loads(json.dumps(manifest)))
+        path = tmp_path / f"manifest_{i}.json"
+        path.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+        before = path.read_bytes()
+        code, text = _cli(capsys, "manifest", "validate", path, "--dataset-dir", dataset_dir)
+        if code != 1 or needle.lower() not in text.lower():
+            problems.append(f"{name}, validate: exit {code}, {text[-300:]!r}")
+        code, text = _cli(capsys, "manifest", "show", path)
+        if code != 1 or len(text.splitlines()) != 1 or needle.lower() not in text.lower():
+            problems.append(f"{name}, show: exit {code}, {text[-300:]!r}")
+        if path.read_bytes() != before:
+            problems.append(f"{name}: the manifest was changed")
+    _tally("manifest x validate/show", problems, 2 * len(corpus.MANIFEST_KINDS))
+    assert not problems, "\n".join(problems)
+
+
+def _paired_folder(root: Path, kinds: list[corpus.Kind]) -> dict[str, tuple[Path, corpus.Kind]]:
+    """pix2pix's trainA/trainB layout: two good pairs, then one pair per kind (the bad file in trainA)."""
+    for folder in ("trainA", "trainB"):
+        (root / folder).mkdir(parents=True)
+    for name in ("good_0", "good_1"):
+        for folder in ("trainA", "trainB"):
+            corpus.write_nifti(root / folder / f"{name}.nii.gz", corpus.good_volume(len(folder)))
+    pairs = {}
+    for i, kind in enumerate(kinds):
+        name = f"corpus_{i:02d}"
+        bad = kind.write(root / "trainA" / f"{name}.nii.gz")
+        affine = nib.load(str(bad)).affine if kind.expect == corpus.WARN else None
+        corpus.write_nifti(root / "trainB" / f"{name}.nii.gz", corpus.good_volume(1), affine)
+        pairs[name] = (bad, kind)
+    return pairs
+
+
+def test_nifti_corpus_through_manifest_build_paired(capsys, caplog, tmp_path):
+    """Without --skip-corrupted one line per bad pair and no manifest; with it, one run: the bad pairs listed under
+    "skipped" with the reason, the odd but valid ones in the manifest with their warning."""
+    caplog.set_level(logging.WARNING)
+    kinds = [k for k in corpus.NIFTI_KINDS if k.name != "missing file"]  # a missing partner: a names mismatch
+    problems = []
+    for i, kind in enumerate(k for k in kinds if k.expect == corpus.ERROR):
+        root = tmp_path / f"strict_{i}"
+        (bad, _), = _paired_folder(root, [kind]).values()
+        problem = _refused(*_cli(capsys, "manifest", "build", "paired", root, "--folds", 2), bad, kind.needle)
+        if problem or (root / "manifest.json").exists():
+            problems.append(f"{kind.name}: {problem or 'manifest written'}")
+    root = tmp_path / "skipping"
+    pairs = _paired_folder(root, kinds)
+    code, text = _cli(capsys, "manifest", "build", "paired", root, "--folds", 2, "--skip-corrupted")
+    manifest = json.loads((root / "manifest.json").read_text()) if code == 0 else {}
+    skipped = {entry["subject"]: entry["reason"] for entry in manifest.get("skipped", [])}
+    listed = {item["subject"] for split in ("training", "validation", "test") for item in manifest.get(split, [])}
+    for name, (bad, kind) in pairs.items():
+        if kind.expect == corpus.ERROR and (bad.name not in skipped.get(name, "") or kind.needle.lower() not in
+                                            skipped.get(name, "").lower()):
+            problems.append(f"{kind.name}, --skip-corrupted: not skipped with its reason ({skipped.get(name)})")
+        if kind.expect == corpus.WARN and (name not in listed or kind.needle not in caplog.text):
+            problems.append(f"{kind.name}, --skip-corrupted: left out or no warning {kind.needle!r}")
+    if f"{sum(k.expect == corpus.ERROR for k in kinds)} skipped" not in text:
+        problems.append(f"no count of the skipped pairs: {text[-200:]!r}")
+    _tally("nifti x manifest build paired", problems, sum(k.expect == corpus.ERROR for k in kinds) + len(kinds))
+    assert not problems, "\n".join(problems)
