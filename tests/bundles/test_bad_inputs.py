@@ -556,3 +556,27 @@ def test_nifti_corpus_through_prepare_ixi(capsys, caplog, monkeypatch, tmp_path)
         problems.append("the raw folder changed")
     _tally("nifti x prepare ixi", problems, len(strict) + len(subjects))
     assert not problems, "\n".join(problems)
+
+
+def test_nifti_corpus_through_metrics(capsys, caplog, tmp_path):
+    """``monai-pipelines metrics --pred BAD --true GOOD --out FILE``: one line naming the file, no metrics file;
+    odd but valid: the metrics with the warning."""
+    caplog.set_level(logging.WARNING)
+    problems = []
+    for i, kind in enumerate(corpus.NIFTI_KINDS):
+        folder = tmp_path / f"kind_{i}"
+        folder.mkdir()
+        bad = kind.write(folder / "pred.nii.gz")
+        affine = nib.load(str(bad)).affine if kind.expect == corpus.WARN else None
+        true = corpus.write_nifti(folder / "true.nii.gz", corpus.good_volume(1), affine)
+        out = folder / "out" / "metrics.json"
+        caplog.clear()
+        code, text = _cli(capsys, "metrics", "--pred", bad, "--true", true, "--out", out)
+        if kind.expect == corpus.ERROR:
+            problem = _refused(code, text, bad, kind.needle)
+            if problem or out.exists():
+                problems.append(f"{kind.name}: {problem or 'wrote ' + out.name}")
+        elif code != 0 or not out.is_file() or kind.needle.lower() not in caplog.text.lower():
+            problems.append(f"{kind.name}: exit {code}, {text[-200:]!r}, warning {kind.needle!r} missing?")
+    _tally("nifti x metrics", problems, len(corpus.NIFTI_KINDS))
+    assert not problems, "\n".join(problems)
