@@ -306,8 +306,8 @@ def _corpus_subjects(bundle: str, root: Path, manifest: dict, split: str) -> dic
 
 def _command_args(bundle: str, command: str, data: Path, checkpoints: dict[str, Path]) -> tuple[list[str], dict]:
     overrides = _tiny_training(bundle, data)
-    if command == "training":
-        return configs(bundle, "train.json"), overrides
+    if command == "training":  # at the checkpoints' tiny sizes (the fastest the bundle runs)
+        return configs(bundle, "train.json"), {**overrides, **TINY_NETWORKS.get(bundle, {})}
     for key in TINY_NETWORKS.get(bundle, {}):  # evaluation takes the network from the checkpoint's contract
         overrides.pop(key, None)
     return configs(bundle, "train.json", "evaluate.json"), {**overrides, "ckpt_path": str(checkpoints[bundle])}
