@@ -11,6 +11,7 @@ networks placed on the device.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import logging
@@ -93,6 +94,7 @@ class RunContext:
         self.contract: RunContract | None = None
         self.used_items: dict[str, int] = {}  # items per split after screening, once the datalists are made
         self.skipped: list[str] = []  # unusable inputs skipped (skip_corrupted), reported again at the end
+        self._screened: dict[str, list[dict]] = {}  # datalists already screened, by split, keys and checks
         self.started = False
         self._log_handler: logging.Handler | None = None
         self._add_standard_ids()
@@ -366,19 +368,27 @@ class RunContext:
         return " | ".join(parts)
 
     # ------------------------------------------------------------------ data
-    def datalist(self, split: str, keys: Sequence[str] | None = None) -> list[dict]:
-        """The items of ``split`` for this fold, paths made absolute; screened for unreadable images when
-        ``skip_corrupted`` is on and ``keys`` name the image entries."""
+    def datalist(self, split: str, keys: Sequence[str] | None = None, **check: Any) -> list[dict]:
+        """The items of ``split`` for this fold, paths made absolute. With ``keys`` (the image entries) every image
+        is read and checked first (``check``: see :func:`~monai_pipelines.data.screening.check_inputs`): a bad one
+        ends the command in one line naming it and its subject, or with ``skip_corrupted`` is skipped, logged and
+        counted again when the command ends."""
         from monai_pipelines.data.manifest import datalist
-        from monai_pipelines.data.screening import screen_datalist
+        from monai_pipelines.data.screening import check_inputs
 
         data = self.get("data")
         items = datalist(data.manifest, data.dataset_dir, split, self.get("fold", 0))
         if not items:
             raise InputError(f"{data.manifest}: the {split} split of fold {self.get('fold', 0)} is empty; this "
                              "command needs it (rebuild the manifest, or choose another fold).")
-        if keys:
-            items = screen_datalist(items, list(keys), bool(self.get("skip_corrupted", False)))
+        screened = repr((str(split), list(keys or ()), sorted(check.items())))
+        if keys and screened in self._screened:  # configs may ask twice (e.g. evaluation and validation)
+            items = copy.deepcopy(self._screened[screened])
+        elif keys:
+            items, skipped = check_inputs(items, list(keys), bool(self.get("skip_corrupted", False)),
+                                          allow_missing_keys=False, **check)
+            self.skip([reason for _, reason in skipped])
+            self._screened[screened] = copy.deepcopy(items)
         self.used_items[str(split)] = len({d.get("subject", i) for i, d in enumerate(items)})
         return items
 

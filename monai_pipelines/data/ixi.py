@@ -19,7 +19,7 @@ import logging
 import multiprocessing as mp
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +79,7 @@ class IXIPrepareReport:
     prepared: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     incomplete: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # unusable subjects (skip_corrupted): the reason
     slices: int = 0
     manifest: str = ""
 
@@ -168,7 +169,10 @@ def register_subject(
 
     fixed, fixed_affine = _load(files[reference])
     mask_file = _brainmask_path(files[reference])
-    mask = (_load(mask_file)[0] > 0) if mask_file is not None else head_mask(fixed)
+    try:
+        mask = (_load(mask_file)[0] > 0) if mask_file is not None else head_mask(fixed)
+    except InputError as e:
+        raise InputError(f"{files[reference]}: {e}") from None
     if mask.shape != fixed.shape:
         raise InputError(f"{mask_file}: mask shape {mask.shape} differs from its image {fixed.shape}.")
     spacing = tuple(float(s) for s in np.sqrt((fixed_affine[:3, :3] ** 2).sum(0)))
@@ -186,7 +190,10 @@ def register_subject(
                 f"{path}: not on the grid of {files[reference]} (shape {moving.shape} vs {fixed.shape} or another "
                 "affine); co-register the inputs first or enable registration."
             )
-        result = rigid_register(moving, fixed, moving_affine, fixed_affine, **dict(registration_kwargs or {}))
+        try:
+            result = rigid_register(moving, fixed, moving_affine, fixed_affine, **dict(registration_kwargs or {}))
+        except ValueError as e:
+            raise InputError(f"{path} onto {files[reference].name}: {e}") from None
         images[seq] = np.asarray(result.resampled, dtype=np.float32)
         if info is not None:
             info[seq] = {"initial_metric": result.initial_metric, "final_metric": result.final_metric,
@@ -320,6 +327,7 @@ def prepare_ixi(
     workers: int = 1,
     shard: tuple[int, int] | None = None,
     manifest_only: bool = False,
+    skip_corrupted: bool = False,
 ) -> IXIPrepareReport:
     """Run Phase 1 on an IXI download folder; see the module docstring. Returns what was done.
 
@@ -331,6 +339,8 @@ def prepare_ixi(
         shard: ``(k, n)`` with ``1 <= k <= n``: prepare only every n-th subject from the k-th (sorted), so n jobs
             fill one output folder with disjoint subjects; no manifest is written (run ``manifest_only`` after).
         manifest_only: prepare nothing; write the manifest from the finished subjects (all must be finished).
+        skip_corrupted: leave out (log and count) a subject with an unusable volume; otherwise the first one ends
+            the call in one line before anything is written (every volume to prepare is read and checked first).
     """
     from tqdm.auto import tqdm
 
@@ -351,7 +361,6 @@ def prepare_ixi(
     mine = subjects if shard is None else subjects[shard[0] - 1 :: shard[1]]
     report = IXIPrepareReport(incomplete=incomplete)
     done_dir = out / _DONE
-    done_dir.mkdir(parents=True, exist_ok=True)
     options = {"n4": n4, "size": size, "min_foreground": min_foreground}
     records: dict[str, dict] = {}
     todo = []
@@ -362,8 +371,10 @@ def prepare_ixi(
             report.reused.append(subject)
         else:
             todo.append(subject)
+    todo = _usable_subjects(todo, complete, skip_corrupted, report)
     if manifest_only and todo:
         raise InputError(f"{out}: {len(todo)} subject(s) not prepared yet (e.g. {todo[0]}); run every shard first.")
+    done_dir.mkdir(parents=True, exist_ok=True)
     job = functools.partial(
         _prepare_subject, out=out, options=options,
         kwargs={"n4": n4, "n4_shrink_factor": n4_shrink_factor, "n4_iterations": tuple(n4_iterations),
@@ -376,23 +387,51 @@ def prepare_ixi(
         # fork, the first subject runs here, loading ITK once, and the forked workers inherit it
         context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         if context.get_start_method() == "fork":
-            records[tasks[0][0]] = job(*tasks.pop(0))
+            _keep(records, report, tasks[0][0], functools.partial(job, *tasks.pop(0)), skip_corrupted)
             bar.update()
         with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_single_threaded) as pool:
             futures = {pool.submit(job, *task): task[0] for task in tasks}
             for future in as_completed(futures):
-                records[futures[future]] = future.result()
+                _keep(records, report, futures[future], future.result, skip_corrupted)
                 bar.update()
     else:
         for task in tasks:
-            records[task[0]] = job(*task)
+            _keep(records, report, task[0], functools.partial(job, *task), skip_corrupted)
             bar.update()
     bar.close()
-    report.prepared = list(todo)
+    report.prepared = [subject for subject in todo if subject not in report.skipped]
     report.slices = sum(len(r["slices"]) for r in records.values())
     if shard is None:
         report.manifest = str(_write_ixi_manifest(out, records, split, seed, folds, n4, name, slicing_record(size, n4)))
     return report
+
+
+def _keep(records: dict[str, dict], report: IXIPrepareReport, subject: str, result: Callable[[], dict],
+          skip_corrupted: bool) -> None:
+    """The record of a prepared subject; one whose volumes cannot be prepared (registration fails, no foreground)
+    ends the command, or with ``skip_corrupted`` is logged and recorded as skipped."""
+    try:
+        records[subject] = result()
+    except InputError as e:
+        if not skip_corrupted:
+            raise InputError(f"subject {subject}: {e} (pass --skip-corrupted to skip unusable subjects)") from None
+        report.skipped[subject] = str(e)
+        logger.warning("skipping subject %s: %s", subject, e)
+
+
+def _usable_subjects(subjects: list[str], files: Mapping[str, Mapping[str, Path]], skip_corrupted: bool,
+                     report: IXIPrepareReport) -> list[str]:
+    """``subjects`` whose T1, T2 and PD all load and pass the image checks, read before anything is written; an
+    unusable one ends the command in one line, or with ``skip_corrupted`` is logged and recorded in ``report``."""
+    if not subjects:
+        return []
+    from monai_pipelines.data.screening import check_inputs
+
+    items = [{"subject": s, **{q: str(files[s][q]) for q in IXI_SEQUENCES}} for s in subjects]
+    good, skipped = check_inputs(items, IXI_SEQUENCES, skip_corrupted, allow_missing_keys=False,
+                                 skip_option="--skip-corrupted")
+    report.skipped.update({item["subject"]: reason for item, reason in skipped})
+    return [item["subject"] for item in good]
 
 
 def _finished(marker: Path, options: dict, split: str) -> dict | None:
@@ -417,7 +456,13 @@ def _prepare_subject(subject: str, files: Mapping[str, Path], split: str, out: P
     """Register, normalise and slice one subject into ``out/split``; its record, written last (atomically)."""
     info: dict[str, Any] = {}
     images, affine, mask = register_subject(files, info=info, **kwargs)
-    stacked = np.stack([to_ras(normalise_percentile(images[s], mask), affine) for s in IXI_SEQUENCES])
+    normalised = []
+    for seq in IXI_SEQUENCES:
+        try:
+            normalised.append(to_ras(normalise_percentile(images[seq], mask), affine))
+        except InputError as e:
+            raise InputError(f"{files[seq]}: {e}") from None
+    stacked = np.stack(normalised)
     slices, zs = slice_volume(stacked, to_ras(mask.astype(np.float32), affine), options["size"],
                               options["min_foreground"])
     files_out = []
@@ -471,9 +516,8 @@ def _write_ixi_manifest(
         manifest = _ixi_manifest(records, split, seed, folds, n4, name)
     except ValueError as e:
         raise InputError(f"{out}: {e}") from None
-    wrong = _folder_mismatch(manifest)  # the folders follow fold 0 of the pool
-    if wrong:
-        raise RuntimeError(f"split folders disagree with the manifest for {wrong}.")
+    if _folder_mismatch(manifest):  # subjects left out (no slice, unusable) changed the folds: keep the folders
+        manifest = _folders_as_folds(manifest, split, seed, folds, out)
     if slicing is not None:
         manifest["slicing"] = slicing
     return write_manifest(manifest, out / "manifest.json")
@@ -513,8 +557,17 @@ def build_ixi_slice_manifest(
         return manifest
     logger.info(f"{root}: val/ is not fold 0 of seed {seed} with {folds} folds (prepare_ixi used others); val/ is "
                 f"kept as fold 0 and the train/ subjects are dealt over folds 1..{folds - 1}.")
-    train = sorted(s for s, f in split.items() if f == "train")
-    fold_of = {s: f + 1 for s, f in assign_folds(train, folds - 1, seed).items()} if train else {}
+    return _folders_as_folds(manifest, split, seed, folds, root)
+
+
+def _folders_as_folds(manifest: dict, split: Mapping[str, str], seed: int, folds: int, root: Path) -> dict:
+    """``manifest`` with the split folders kept: val/ is fold 0, the train/ subjects are dealt over folds 1..k-1."""
+    train = sorted(s for s, f in split.items() if f == "train" and any(
+        it["subject"] == s for it in manifest["training"] + manifest["validation"]))
+    if folds > 2 and len(train) >= folds - 1:
+        fold_of = {s: f + 1 for s, f in assign_folds(train, folds - 1, seed).items()}
+    else:
+        fold_of = dict.fromkeys(train, 1)
     pool = manifest["training"] + manifest["validation"]
     manifest["training"], manifest["validation"] = [], []
     for item in pool:

@@ -49,6 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="prepare only shard k of n (1 <= k <= n) of the subjects; no manifest (see --manifest-only)")
     parser.add_argument("--manifest-only", action="store_true",
                         help="prepare nothing; write manifest.json once every shard has finished")
+    parser.add_argument("--skip-corrupted", action="store_true",
+                        help="leave out subjects with an unusable volume (logged and counted) instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
     parser.set_defaults(func=run_prepare_ixi)
 
@@ -81,11 +83,13 @@ def run_prepare_ixi(args: argparse.Namespace) -> int:
     report = prepare_ixi(
         args.raw, args.out, n4=args.n4, size=args.size, seed=args.seed, test_fraction=args.test_fraction,
         folds=args.folds, min_foreground=args.min_foreground, progress=False if args.no_progress else None,
-        workers=args.workers, shard=args.shard, manifest_only=args.manifest_only,
+        workers=args.workers, shard=args.shard, manifest_only=args.manifest_only, skip_corrupted=args.skip_corrupted,
     )
     where = f"manifest {report.manifest}" if report.manifest else "no manifest (run --manifest-only after every shard)"
     print(
         f"prepared {len(report.prepared)} subject(s), reused {len(report.reused)}, left out "
-        f"{len(report.incomplete)} incomplete; {report.slices} slices; {where}"
+        f"{len(report.incomplete)} incomplete"
+        + (f", skipped {len(report.skipped)} unusable (skip_corrupted)" if report.skipped else "")
+        + f"; {report.slices} slices; {where}"
     )
     return 0

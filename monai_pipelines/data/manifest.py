@@ -159,6 +159,16 @@ def _fold_problems(manifest: Mapping) -> list[str]:
     return problems
 
 
+def _empty_fold_problems(manifest: Mapping) -> list[str]:
+    """Folds without a subject (their validation split would be empty); checked on an otherwise valid manifest."""
+    k = manifest.get("folds")
+    pool = {item.get(Keys.FOLD) for where, item in _iter_items(manifest) if not where.startswith(Split.TEST.value)}
+    if not (_is_fold(k) and k >= 2 and pool):
+        return []
+    return [f"fold {f} has no subject: the validation split of --fold {f} would be empty" for f in range(k)
+            if f not in pool]
+
+
 def _subject_problems(manifest: Mapping) -> list[str]:
     splits: dict[str, list[str]] = {}
     folds: dict[str, set[int]] = {}
@@ -219,17 +229,18 @@ def validate_manifest(manifest: dict, dataset_dir: str | os.PathLike | None = No
     """Problems with ``manifest``, one sentence each (empty when valid).
 
     Schema errors, items without subject/fold, folds out of range, a subject in two folds or two splits, duplicate
-    items (the same paths twice), absolute paths or paths escaping dataset_dir, and, when ``dataset_dir`` is given, missing files.
+    items (the same paths twice), absolute paths or paths escaping dataset_dir, a fold without subjects, and, when
+    ``dataset_dir`` is given, missing files.
     """
     if not isinstance(manifest, dict):
         return [f"invalid manifest: top level: expected object, got {type(manifest).__name__}"]
-    return (
+    problems = (
         _schema_problems(manifest)
         + _fold_problems(manifest)
         + _subject_problems(manifest)
         + _duplicate_problems(manifest)
-        + _file_problems(manifest, dataset_dir)
     )
+    return (problems or _empty_fold_problems(manifest)) + _file_problems(manifest, dataset_dir)
 
 
 def _raise_if_invalid(manifest: dict, source: str) -> None:

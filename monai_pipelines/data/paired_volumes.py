@@ -1,8 +1,8 @@
 """Manifest of a paired-volume folder in the pix2pix layout: trainA/trainB (+ optional testA/testB), same names.
 
-``A`` is the condition (e.g. average CT), ``B`` the target (e.g. phase-0 CT). Names must match across A and B and
-shapes must agree (read from the headers only); anything else is refused in one line, or skipped and counted with
-``skip_corrupted``. The test folders become the manifest's held-out ``test`` split; train pairs get the folds.
+``A`` is the condition (e.g. average CT), ``B`` the target (e.g. phase-0 CT). Names must match across A and B, every
+volume must load and pass the image checks (finite, 3D, one channel, a usable affine) and the shapes of a pair must
+agree; anything else is refused in one line, or skipped and counted with ``skip_corrupted``. The test folders become the manifest's held-out ``test`` split; train pairs get the folds.
 """
 
 from __future__ import annotations
@@ -44,13 +44,30 @@ def _header_shape(path: Path) -> tuple[int, ...]:
         raise CorruptedImageError(path, f"cannot read the NIfTI header ({type(e).__name__}: {e})") from None
 
 
+def _usable_pairs(root: Path, a: str, b: str, vol_a: dict[str, Path], vol_b: dict[str, Path], skip_corrupted: bool,
+                  report: dict | None) -> set[str]:
+    """Names of the pairs whose two volumes load and pass the image checks (every voxel read): a bad one raises
+    one line naming it, or with ``skip_corrupted`` is logged and listed in ``report["skipped"]``."""
+    from monai_pipelines.data.screening import check_inputs
+
+    if not vol_a:
+        return set()
+    pairs = [{Keys.SUBJECT.value: name, a: str(vol_a[name]), b: str(vol_b[name])} for name in sorted(vol_a)]
+    good, skipped = check_inputs(pairs, [a, b], skip_corrupted, allow_missing_keys=False,
+                                 skip_option="--skip-corrupted")
+    for item, reason in skipped:
+        if report is not None:
+            report.setdefault("skipped", []).append({"subject": item[Keys.SUBJECT.value], "reason": reason})
+    return {item[Keys.SUBJECT.value] for item in good}
+
+
 def paired_items(
     root: str | os.PathLike, a: str, b: str, skip_corrupted: bool = False, report: dict | None = None
 ) -> list[dict[str, Any]]:
     """Items ``{subject, condition: a/<name>, target: b/<name>}`` of the pairs in ``root/a`` and ``root/b``.
 
-    Raises ValueError (one line) on unmatched names or a shape mismatch, CorruptedImageError on an unreadable
-    header, unless ``skip_corrupted``: then the pair is skipped and counted in ``report["skipped"]``.
+    Raises ValueError (one line) on unmatched names, an unusable volume or a shape mismatch, unless
+    ``skip_corrupted``: then the pair is skipped and counted in ``report["skipped"]``.
     """
     root = Path(root)
     vol_a, vol_b = _volumes(root / a), _volumes(root / b)
@@ -59,8 +76,11 @@ def paired_items(
         parts = [f"{len(names)} only in {folder}/ ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
                  for names, folder in ((only_a, a), (only_b, b)) if names]
         raise ValueError(f"{root}: {a}/ and {b}/ names must match; {'; '.join(parts)}.")
-    items = []
+    items: list[dict[str, Any]] = []
+    usable = _usable_pairs(root, a, b, vol_a, vol_b, skip_corrupted, report)
     for name in sorted(vol_a):
+        if name not in usable:
+            continue
         try:
             shape_a, shape_b = _header_shape(vol_a[name]), _header_shape(vol_b[name])
             if shape_a != shape_b:

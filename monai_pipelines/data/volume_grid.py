@@ -20,7 +20,7 @@ __all__ = ["load_volume", "grid_mismatch", "same_grid", "resample_to", "describe
 
 def load_volume(path: str | os.PathLike) -> MetaTensor:
     """(1, X, Y, Z) float32 MetaTensor with the file's affine; one-line error naming the file when unusable."""
-    volume = RobustLoadImage(ensure_channel_first=True)(str(path))
+    volume = RobustLoadImage(ensure_channel_first=True, num_channels=1)(str(path))
     if volume.ndim != 4 or volume.shape[0] != 1:
         raise ValueError(f"{path}: expected a single 3D volume, got shape {tuple(volume.shape)}.")
     return volume.float()

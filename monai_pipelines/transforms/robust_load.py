@@ -152,6 +152,15 @@ def _declared_affine(filename: Any) -> np.ndarray | None:
         raise CorruptedImageError(filename, f"unusable voxel-to-world affine in the header ({_one_line(e)})") from e
 
 
+def _check_npy_dtype(filename: Any) -> None:
+    """A ``.npy`` file's stored voxel type must be real: the reader casts complex values to float silently."""
+    if not isinstance(filename, (str, Path)) or not str(filename).endswith(".npy"):
+        return
+    dtype = np.load(filename, mmap_mode="r", allow_pickle=False).dtype
+    if dtype.kind not in "biuf":
+        raise CorruptedImageError(filename, f"voxel type {dtype} is not a real-valued image")
+
+
 def _check_affine(affine: Any, path: str | Path | None) -> None:
     if affine is None:
         return
@@ -220,6 +229,7 @@ class RobustLoadImage(Transform):
             raise CorruptedImageError(filename, _describe_read_error(Path(str(filename)), e)) from e
         img = out if self.image_only else out[0]
         _check_affine(_declared_affine(filename), filename)  # readers may replace a broken one silently
+        _check_npy_dtype(filename)
         if self.ensure_channel_first:
             channel_dim: int | None = 0
         else:
@@ -295,6 +305,27 @@ class RobustLoadImaged(MapTransform):
 RobustLoadImageD = RobustLoadImageDict = RobustLoadImaged
 
 
+def _spatial_shape(image: Any, num_channels: int | None) -> tuple[int, ...]:
+    return tuple(image.shape[1:] if num_channels is not None else image.shape)
+
+
+def _check_same_shape(image: Any, path: Path, first: tuple[tuple[int, ...], Path], num_channels: int | None) -> None:
+    shape = _spatial_shape(image, num_channels)
+    if shape != first[0]:
+        raise CorruptedImageError(path, f"image size {shape} differs from the size {first[0]} of the first item "
+                                        f"({first[1].name})")
+
+
+def _naming_subject(err: FileNotFoundError | CorruptedImageError, item: Mapping) -> Exception:
+    """``err`` with the item's subject added to its one line (unchanged when the item has none)."""
+    subject = item.get("subject") if isinstance(item, Mapping) else None
+    if subject is None:
+        return err
+    if isinstance(err, CorruptedImageError):
+        return CorruptedImageError(err.path, f"{err.problem} (subject {subject})")
+    return FileNotFoundError(f"{err} (subject {subject})")
+
+
 def filter_loadable(
     datalist: Sequence[Mapping[Hashable, Any]],
     keys: KeysCollection,
@@ -305,34 +336,43 @@ def filter_loadable(
     reader: Any = None,
     num_channels: int | None = None,
     strict: bool = False,
+    same_shape: bool = False,
 ) -> tuple[list[Mapping[Hashable, Any]], list[tuple[Mapping[Hashable, Any], str]]]:
     """Pre-screen a datalist by loading and checking every image of `keys`; returns (good items, [(item, reason)]).
 
     Relative paths are resolved against `base_dir`. The skipped count is logged, so training can report it.
     With ``num_channels`` the images are loaded channel-first and must have that many channels; ``strict`` raises
-    the first bad file's error instead of skipping (an empty entry counts as missing under ``allow_missing_keys``).
+    the first bad file's error, naming the item's subject, instead of skipping (an empty entry counts as missing
+    under ``allow_missing_keys``). ``same_shape``: every image of a key must have the spatial size of the first
+    usable one (data batched without resizing, such as prepared slices).
     """
     keys = [keys] if isinstance(keys, str) else list(keys)
     loader = RobustLoadImage(spatial_dims, num_channels is not None, True, reader, False, allow_constant,
                              num_channels)
     good: list[Mapping[Hashable, Any]] = []
     skipped: list[tuple[Mapping[Hashable, Any], str]] = []
+    first: dict[str, tuple[tuple[int, ...], Path]] = {}
     for item in datalist:
         reason = None
         for key in keys:
             if not item.get(key):
                 if not allow_missing_keys:
                     reason = f"item has no key {key!r}"
+                    if strict:
+                        raise InputError(f"item (subject {item.get('subject', '?')}) has no {key!r} image.")
                     break
                 continue
             path = Path(item[key])
             if base_dir is not None and not path.is_absolute():
                 path = Path(base_dir) / path
             try:
-                loader.load(path)
+                image = loader.load(path)
+                if same_shape:
+                    _check_same_shape(image, path, first.setdefault(key, (_spatial_shape(image, num_channels), path)),
+                                      num_channels)
             except (FileNotFoundError, CorruptedImageError) as e:
                 if strict:
-                    raise
+                    raise _naming_subject(e, item) from e
                 reason = str(e)
                 break
         if reason is None:

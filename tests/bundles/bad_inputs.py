@@ -187,3 +187,30 @@ MANIFEST_KINDS: list[tuple[str, Callable[[dict], dict | str], str]] = [
     ("subject in two splits", lambda m: (m["test"].append(dict(_first_item(m), fold=-1)), m)[1], "splits"),
     ("empty validation split", lambda m: (m.update(validation=[]), m)[1], "validation"),
 ]
+
+
+def _npy(values: Callable[[np.ndarray], np.ndarray], good: np.ndarray) -> Callable[[Path], Path]:
+    def write(path: Path) -> Path:
+        np.save(path, values(good.copy()))
+        return path
+
+    return write
+
+
+def slice_kinds(channels: int = 3, size: int = 32) -> list[Kind]:
+    """Channel-first C x H x W ``.npy`` slices (the MM-GAN bundle's prepared IXI slices)."""
+    good = np.random.default_rng(0).normal(0, 1, (channels, size, size)).astype(np.float32)
+    return [
+        Kind("empty .npy", lambda p: (p.write_bytes(b""), p)[1], ERROR, "empty"),
+        Kind("not an .npy", lambda p: (p.write_bytes(b"\x93NUMPY broken"), p)[1], ERROR, "cannot be read"),
+        Kind(".npy missing", lambda p: p, ERROR, "not found"),
+        Kind("slice of the wrong shape", _npy(lambda s: s.transpose(1, 2, 0)[None, None], good), ERROR, "channels"),
+        Kind("slice with a channel too few", _npy(lambda s: s[:-1], good), ERROR, f"{channels - 1} channels"),
+        Kind("3D array", _npy(lambda s: np.stack([s] * 4, -1), good), ERROR, "3D"),
+        Kind("slice with a NaN", _npy(lambda s: _set(s, (0, 3, 3), np.nan), good), ERROR, "NaN"),
+        Kind("all-NaN slice", _npy(lambda s: np.full_like(s, np.nan), good), ERROR, "only NaN"),
+        Kind("slice with an Inf", _npy(lambda s: _set(s, (0, 3, 3), -np.inf), good), ERROR, "Inf"),
+        Kind("complex slice", _npy(lambda s: (s + 1j * s).astype(np.complex64), good), ERROR, "complex64"),
+        Kind("slice of another size", _npy(lambda s: s[:, : size // 2, : size // 2], good), ERROR, "size"),
+        Kind("constant slice", _npy(lambda s: np.full_like(s, 0.5), good), WARN, "constant"),
+    ]

@@ -1,4 +1,6 @@
-"""The generated bad-input corpus (tests/bundles/bad_inputs.py) through every bundle command that reads each kind.
+"""The generated bad-input corpus (tests/bundles/bad_inputs.py) through every command that reads each kind: the
+bundles' training, evaluation and inference, and ``monai-pipelines`` prepare ixi, manifest build paired, manifest
+validate/show and metrics.
 
 Each outcome must be one line naming the file and the problem with nothing written, or (``skip_corrupted``) the
 file skipped and counted, or, for odd but valid input, a warning and correct output. Never a traceback, never a
@@ -7,6 +9,7 @@ partial output. The counts of kinds x commands tried and passed are printed.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -16,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser, run
+from monai.bundle import ConfigParser, ConfigWorkflow, run
 
 from monai_pipelines.bundle.run_contract import NETWORK_ID, RunContract
 from monai_pipelines.utils.errors import find_user_error, user_error_message
@@ -260,3 +264,319 @@ def test_mismatched_pairs_stop_training(bundle, mismatch, tmp_path):
             **{**overrides, "output_dir": str(tmp_path / "run")})
     line = user_error_message(find_user_error(info.value))
     assert target.name in line and ("shape" in line if mismatch == "shape" else "affine" in line), line
+
+
+# ------------------------------------------------------------------ the corpus through training and evaluation
+# the manifest entry each bundle's corpus subject gets its bad file in (the others get good files on its grid)
+BAD_KEY = {"mri_to_ct_unet3d": "image", "ct_phase_pix2pix": "condition", "glioma_grade_resnet50_3d": "flair",
+           "mmgan_missing_modality": "image"}
+DATALIST_ID = {"training": "train#datalist", "evaluating": "evaluate#datalist"}
+
+
+class _Resolving(ConfigWorkflow):
+    """A command's config, read as ``run`` reads it, of which single ids are resolved (the run wiring finds the
+    running workflow on the call stack)."""
+
+    def resolve(self, id: str) -> Any:
+        self.parser.get_parsed_content("run_context")  # first, as the command does
+        return self.parser.get_parsed_content(id)
+
+
+def _corpus_subjects(bundle: str, root: Path, manifest: dict, split: str) -> dict[str, tuple[Path, corpus.Kind]]:
+    """One subject per corpus kind added to ``split`` of ``manifest`` (edited in place): subject -> (bad file, kind).
+    MM-GAN reads prepared .npy slices, so its corpus is the slice kinds."""
+    template = manifest[split][0]
+    bad_key = BAD_KEY[bundle]
+    subjects = {}
+    kinds = corpus.slice_kinds() if bundle == "mmgan_missing_modality" else corpus.NIFTI_KINDS
+    for i, kind in enumerate(kinds):
+        subject = f"corpus_{i:02d}"
+        (root / subject).mkdir()
+        suffix = ".npy" if bundle == "mmgan_missing_modality" else ".nii.gz"
+        bad = kind.write(root / subject / f"{subject}_{bad_key}{suffix}")
+        item = dict(template, subject=subject, **{bad_key: f"{subject}/{bad.name}"})
+        affine = nib.load(str(bad)).affine if kind.expect == corpus.WARN and suffix == ".nii.gz" else None
+        for key in set(manifest["path_keys"]) & set(item) - {bad_key}:  # the partners, on the odd file's grid
+            volume = corpus.good_volume(1)
+            corpus.write_nifti(root / subject / f"{subject}_{key}.nii.gz",
+                               (volume > 120).astype(np.float32) if key in ("mask", "seg") else volume, affine)
+            item[key] = f"{subject}/{subject}_{key}.nii.gz"
+        manifest[split].append(item)
+        subjects[subject] = (bad, kind)
+    return subjects
+
+
+def _command_args(bundle: str, command: str, data: Path, checkpoints: dict[str, Path]) -> tuple[list[str], dict]:
+    overrides = _tiny_training(bundle, data)
+    if command == "training":  # at the checkpoints' tiny sizes (the fastest the bundle runs)
+        return configs(bundle, "train.json"), {**overrides, **TINY_NETWORKS.get(bundle, {})}
+    for key in TINY_NETWORKS.get(bundle, {}):  # evaluation takes the network from the checkpoint's contract
+        overrides.pop(key, None)
+    return configs(bundle, "train.json", "evaluate.json"), {**overrides, "ckpt_path": str(checkpoints[bundle])}
+
+
+@pytest.mark.parametrize("command", ["training", "evaluating"])
+@pytest.mark.parametrize("bundle", NIFTI_COMMANDS)
+def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tmp_path, caplog):
+    """A corpus subject per kind in the split the command reads (training: training; evaluating: the held-out one).
+
+    skip_corrupted true, one run: every bad file named with its subject and problem, the count at the end, the odd
+    but valid ones used with their warning. skip_corrupted false: the first bad file ends the run in one line with
+    nothing written; every kind's line is checked through the bundle's own datalist expression (its screening step).
+    """
+    files, overrides = _command_args(bundle, command, tmp_path / "data", checkpoints)
+    overrides |= {"cache_dir": str(tmp_path / "cache")} if "cache_dir" in overrides else {}
+    overrides.pop("output_dir", None)
+    dataset_dir = Path(overrides["dataset_dir"])
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    split = "training" if command == "training" else \
+        json.loads(Path(files[-1]).read_text()).get("eval_split", "test")
+    split_subjects = len({item["subject"] for item in manifest[split]})
+    subjects = _corpus_subjects(bundle, dataset_dir, manifest, split)
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    overrides |= {"manifest": str(path)}
+    shutil.rmtree(dataset_dir / "cache", ignore_errors=True)
+    inputs_before = sorted(p.name for p in dataset_dir.rglob("*"))
+    errors = {s: (bad, kind) for s, (bad, kind) in subjects.items() if kind.expect == corpus.ERROR}
+    problems = []
+
+    caplog.set_level(logging.WARNING)
+    out = tmp_path / "skipping"
+    try:
+        run(command, config_file=files, logging_file=False, **overrides, output_dir=str(out), skip_corrupted=True)
+    except Exception as err:  # noqa: BLE001 - reported below
+        problems.append(f"skip_corrupted run failed: {type(err).__name__}: {str(err)[:300]}")
+    lines = caplog.text.splitlines()
+    for subject, (bad, kind) in subjects.items():
+        said = [line for line in lines if str(bad) in line or f"subject {subject})" in line]
+        if kind.expect == corpus.ERROR and not any(f"subject {subject}" in line and str(bad) in line
+                                                   and kind.needle.lower() in line.lower() for line in said):
+            problems.append(f"{kind.name}: not skipped with a line naming {bad.name}, {subject} and {kind.needle!r}")
+        if kind.expect == corpus.WARN and kind.needle and not any(kind.needle in line for line in said):
+            problems.append(f"{kind.name}: used without a warning {kind.needle!r}")
+    if f"{len(errors)} unusable input(s) skipped" not in caplog.text:
+        problems.append(f"no count of the {len(errors)} skipped inputs at the end")
+    record = json.loads((out / "config" / ("config.json" if command == "training" else f"{command}.json"))
+                        .read_text())["settings"]
+    if record.get(f"{split}_subjects") != split_subjects + len(subjects) - len(errors):
+        problems.append(f"{split}_subjects recorded {record.get(f'{split}_subjects')}, used "
+                        f"{split_subjects + len(subjects) - len(errors)}")
+    tried = len(subjects)
+
+    # skip_corrupted false: the command itself once, then every kind through its datalist expression
+    caplog.clear()
+    out = tmp_path / "strict"
+    first = next(iter(errors))
+    problem = _outcome(partial(run, command, config_file=files, logging_file=False, **overrides,
+                               output_dir=str(out)), out, errors[first][0],
+                       corpus.Kind(errors[first][1].name, errors[first][1].write, corpus.ERROR, first), caplog)
+    if problem:
+        problems.append(f"skip_corrupted false: {problem}")
+    template = {**manifest, split: [item for item in manifest[split] if item["subject"] not in subjects]}
+    for subject, (bad, kind) in subjects.items():
+        one = tmp_path / f"{subject}.json"
+        one.write_text(json.dumps({**template, split: [*template[split], *[
+            item for item in manifest[split] if item["subject"] == subject]]}))
+        workflow = _Resolving(config_file=files, workflow_type=None, run_id=command,
+                              **{**overrides, "output_dir": str(out), "manifest": str(one)})
+        try:
+            items = workflow.resolve(DATALIST_ID[command])
+        except Exception as err:  # noqa: BLE001 - the corpus classifies every failure
+            user = find_user_error(err)
+            line = user_error_message(user) if user else f"traceback: {type(err).__name__}: {err}"
+            if kind.expect == corpus.WARN:
+                problems.append(f"{kind.name}, skip_corrupted false: refused odd but valid input: {line}")
+            elif user is None or str(bad) not in line or subject not in line or kind.needle.lower() not in \
+                    line.lower():
+                problems.append(f"{kind.name}, skip_corrupted false: {line}")
+            continue
+        if kind.expect == corpus.ERROR or subject not in {item["subject"] for item in items}:
+            problems.append(f"{kind.name}, skip_corrupted false: accepted by {DATALIST_ID[command]}")
+    if _written(out):
+        problems.append(f"skip_corrupted false wrote {_written(out)}")
+    if sorted(p.name for p in dataset_dir.rglob("*")) != inputs_before:
+        problems.append("the dataset folder changed")
+    _tally(f"corpus x {bundle} {command} (skip_corrupted true and false)", problems, 2 * tried)
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ the corpus through the package's commands
+def _cli(capsys, *argv: Any) -> tuple[int | str, str]:
+    """``monai-pipelines ARGV`` in-process: (exit code, or "traceback: ..."; what it printed)."""
+    from monai_pipelines.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except Exception as err:  # noqa: BLE001 - the corpus classifies every failure
+        code = f"traceback: {type(err).__name__}: {str(err)[:300]}"
+    out, err = capsys.readouterr()
+    return code, (out + err).strip()
+
+
+def _refused(code: int | str, text: str, bad: Path, needle: str, *subject: str) -> str:
+    """"" when the command ended with exit 1 and one error line naming ``bad`` (and ``subject``) and ``needle``."""
+    lines = [line for line in text.splitlines() if line.startswith("error:")]
+    if code != 1 or len(lines) != 1:
+        return f"exit {code}, output {text[-300:]!r}"
+    if bad.name not in lines[0] or needle.lower() not in lines[0].lower() or not all(s in lines[0] for s in subject):
+        return f"error line does not name {bad.name} {subject} and {needle!r}: {lines[0]}"
+    return ""
+
+
+def test_manifest_corpus_through_validate_and_show(capsys, tmp_path):
+    from tests.bundles.test_mri_to_ct_unet3d import tiny_dataset
+
+    dataset_dir = tiny_dataset(tmp_path / "data")
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    problems = []
+    for i, (name, edit, needle) in enumerate(corpus.MANIFEST_KINDS):
+        edited = edit(json.loads(json.dumps(manifest)))
+        path = tmp_path / f"manifest_{i}.json"
+        path.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+        before = path.read_bytes()
+        code, text = _cli(capsys, "manifest", "validate", path, "--dataset-dir", dataset_dir)
+        if code != 1 or needle.lower() not in text.lower():
+            problems.append(f"{name}, validate: exit {code}, {text[-300:]!r}")
+        code, text = _cli(capsys, "manifest", "show", path)
+        if code != 1 or len(text.splitlines()) != 1 or needle.lower() not in text.lower():
+            problems.append(f"{name}, show: exit {code}, {text[-300:]!r}")
+        if path.read_bytes() != before:
+            problems.append(f"{name}: the manifest was changed")
+    _tally("manifest x validate/show", problems, 2 * len(corpus.MANIFEST_KINDS))
+    assert not problems, "\n".join(problems)
+
+
+def _paired_folder(root: Path, kinds: list[corpus.Kind]) -> dict[str, tuple[Path, corpus.Kind]]:
+    """pix2pix's trainA/trainB layout: two good pairs, then one pair per kind (the bad file in trainA)."""
+    for folder in ("trainA", "trainB"):
+        (root / folder).mkdir(parents=True)
+    for name in ("good_0", "good_1"):
+        for folder in ("trainA", "trainB"):
+            corpus.write_nifti(root / folder / f"{name}.nii.gz", corpus.good_volume(len(folder)))
+    pairs = {}
+    for i, kind in enumerate(kinds):
+        name = f"corpus_{i:02d}"
+        bad = kind.write(root / "trainA" / f"{name}.nii.gz")
+        affine = nib.load(str(bad)).affine if kind.expect == corpus.WARN else None
+        corpus.write_nifti(root / "trainB" / f"{name}.nii.gz", corpus.good_volume(1), affine)
+        pairs[name] = (bad, kind)
+    return pairs
+
+
+def test_nifti_corpus_through_manifest_build_paired(capsys, caplog, tmp_path):
+    """Without --skip-corrupted one line per bad pair and no manifest; with it, one run: the bad pairs listed under
+    "skipped" with the reason, the odd but valid ones in the manifest with their warning."""
+    caplog.set_level(logging.WARNING)
+    kinds = [k for k in corpus.NIFTI_KINDS if k.name != "missing file"]  # a missing partner: a names mismatch
+    problems = []
+    for i, kind in enumerate(k for k in kinds if k.expect == corpus.ERROR):
+        root = tmp_path / f"strict_{i}"
+        (bad, _), = _paired_folder(root, [kind]).values()
+        problem = _refused(*_cli(capsys, "manifest", "build", "paired", root, "--folds", 2), bad, kind.needle)
+        if problem or (root / "manifest.json").exists():
+            problems.append(f"{kind.name}: {problem or 'manifest written'}")
+    root = tmp_path / "skipping"
+    pairs = _paired_folder(root, kinds)
+    code, text = _cli(capsys, "manifest", "build", "paired", root, "--folds", 2, "--skip-corrupted")
+    manifest = json.loads((root / "manifest.json").read_text()) if code == 0 else {}
+    skipped = {entry["subject"]: entry["reason"] for entry in manifest.get("skipped", [])}
+    listed = {item["subject"] for split in ("training", "validation", "test") for item in manifest.get(split, [])}
+    for name, (bad, kind) in pairs.items():
+        if kind.expect == corpus.ERROR and (bad.name not in skipped.get(name, "") or kind.needle.lower() not in
+                                            skipped.get(name, "").lower()):
+            problems.append(f"{kind.name}, --skip-corrupted: not skipped with its reason ({skipped.get(name)})")
+        if kind.expect == corpus.WARN and (name not in listed or kind.needle not in caplog.text):
+            problems.append(f"{kind.name}, --skip-corrupted: left out or no warning {kind.needle!r}")
+    if f"{sum(k.expect == corpus.ERROR for k in kinds)} skipped" not in text:
+        problems.append(f"no count of the skipped pairs: {text[-200:]!r}")
+    _tally("nifti x manifest build paired", problems, sum(k.expect == corpus.ERROR for k in kinds) + len(kinds))
+    assert not problems, "\n".join(problems)
+
+
+# odd but valid volumes that IXI preparation cannot use (rigid registration is done by ITK): refused in one line
+PREPARE_IXI_REFUSES = {"constant image": "registration failed", "sheared affine": "shear"}
+
+
+def _ixi_raw(raw: Path, kinds: list[corpus.Kind]) -> dict[str, tuple[Path, corpus.Kind]]:
+    """An IXI download folder: one good phantom subject, then one subject per kind (the bad file is its T2)."""
+    from monai_pipelines.data.synthetic.ixi_phantom import write_ixi_phantom
+
+    write_ixi_phantom(raw, n_subjects=1, shape=(32, 32, 24), spacing=(6.0, 6.0, 6.0))
+    subjects = {}
+    for i, kind in enumerate(kinds):
+        subject = f"IXI{800 + i}-Corpus-{i:04d}"
+        bad = kind.write(raw / f"{subject}-T2.nii.gz")
+        affine = nib.load(str(bad)).affine if kind.expect == corpus.WARN else None
+        for sequence in ("T1", "PD"):
+            corpus.write_nifti(raw / f"{subject}-{sequence}.nii.gz", corpus.good_volume(2), affine)
+        subjects[subject] = (bad, kind)
+    return subjects
+
+
+def test_nifti_corpus_through_prepare_ixi(capsys, caplog, monkeypatch, tmp_path):
+    """Without --skip-corrupted: one line naming the file and subject, nothing written (every volume is checked
+    before any subject is prepared); with it, one run: the unusable subjects logged and counted, the rest prepared."""
+    from monai_pipelines.data import ixi
+
+    caplog.set_level(logging.WARNING)
+    fast = functools.partial(ixi.prepare_ixi, registration_kwargs={"shrink_factors": (2, 1), "sampling": 0.3,
+                                                                    "iterations": 40})
+    monkeypatch.setattr(ixi, "prepare_ixi", fast)
+    command = ["prepare", "ixi", "--size", 16, "--folds", 2, "--test-fraction", 0, "--workers", 1, "--no-progress"]
+    problems = []
+    strict = [k for k in corpus.NIFTI_KINDS if k.expect == corpus.ERROR and k.name != "missing file"]
+    for i, kind in enumerate(strict):
+        raw, out = tmp_path / f"raw_{i}", tmp_path / f"out_{i}"
+        (subject, (bad, _)), = _ixi_raw(raw, [kind]).items()
+        problem = _refused(*_cli(capsys, *command, "--raw", raw, "--out", out), bad, kind.needle, subject)
+        if problem or _written(out):
+            problems.append(f"{kind.name}: {problem or _written(out)}")
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    subjects = _ixi_raw(raw, corpus.NIFTI_KINDS)
+    before = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
+    caplog.clear()
+    code, text = _cli(capsys, *command, "--raw", raw, "--out", out, "--skip-corrupted")
+    refused = [(bad, kind) for bad, kind in subjects.values() if kind.expect == corpus.ERROR
+               or kind.name in PREPARE_IXI_REFUSES]
+    for subject, (bad, kind) in subjects.items():
+        said = [line for line in caplog.text.splitlines() if subject in line]
+        needle = PREPARE_IXI_REFUSES.get(kind.name, kind.needle)
+        if kind.name == "missing file":
+            needle = "missing T2"  # an incomplete subject: left out, as IXI's own incomplete subjects are
+        elif kind.expect == corpus.ERROR or kind.name in PREPARE_IXI_REFUSES:
+            said = [line for line in said if bad.name in line]
+        elif not (out / ".done" / f"{subject}.json").is_file():
+            problems.append(f"{kind.name}, --skip-corrupted: odd but valid subject not prepared")
+        if needle and not any(needle.lower() in line.lower() for line in said):
+            problems.append(f"{kind.name}, --skip-corrupted: no line naming {subject} ({bad.name}) and {needle!r}")
+    if code != 0 or f"skipped {len(refused) - 1} unusable" not in text:  # "missing file" counts as incomplete
+        problems.append(f"--skip-corrupted: exit {code}, {text[-300:]!r}")
+    if {p.name: p.stat().st_mtime_ns for p in raw.iterdir()} != before:
+        problems.append("the raw folder changed")
+    _tally("nifti x prepare ixi", problems, len(strict) + len(subjects))
+    assert not problems, "\n".join(problems)
+
+
+def test_nifti_corpus_through_metrics(capsys, caplog, tmp_path):
+    """``monai-pipelines metrics --pred BAD --true GOOD --out FILE``: one line naming the file, no metrics file;
+    odd but valid: the metrics with the warning."""
+    caplog.set_level(logging.WARNING)
+    problems = []
+    for i, kind in enumerate(corpus.NIFTI_KINDS):
+        folder = tmp_path / f"kind_{i}"
+        folder.mkdir()
+        bad = kind.write(folder / "pred.nii.gz")
+        affine = nib.load(str(bad)).affine if kind.expect == corpus.WARN else None
+        true = corpus.write_nifti(folder / "true.nii.gz", corpus.good_volume(1), affine)
+        out = folder / "out" / "metrics.json"
+        caplog.clear()
+        code, text = _cli(capsys, "metrics", "--pred", bad, "--true", true, "--out", out)
+        if kind.expect == corpus.ERROR:
+            problem = _refused(code, text, bad, kind.needle)
+            if problem or out.exists():
+                problems.append(f"{kind.name}: {problem or 'wrote ' + out.name}")
+        elif code != 0 or not out.is_file() or kind.needle.lower() not in caplog.text.lower():
+            problems.append(f"{kind.name}: exit {code}, {text[-200:]!r}, warning {kind.needle!r} missing?")
+    _tally("nifti x metrics", problems, len(corpus.NIFTI_KINDS))
+    assert not problems, "\n".join(problems)

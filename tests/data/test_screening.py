@@ -1,4 +1,5 @@
-"""screen_datalist: unchanged without skip_corrupted; with it, bad items dropped with a logged reason and count."""
+"""screen_datalist: without skip_corrupted the first bad file ends it in one line; with it, bad items dropped with a
+logged reason and count."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from monai_pipelines.data.screening import screen_datalist
+from monai_pipelines.utils.errors import InputError
 
 
 @pytest.fixture
@@ -23,9 +25,19 @@ def datalist(tmp_path):
     ]
 
 
-def test_off_returns_a_copy_unchanged(datalist):
-    out = screen_datalist(datalist, ["image", "label"])
-    assert out == datalist and out is not datalist
+def test_off_the_first_bad_file_ends_it_in_one_line_naming_file_and_subject(datalist, tmp_path):
+    with pytest.raises(InputError, match=r"empty.nii.gz: empty file \(0 bytes\) \(subject zero\)"):
+        screen_datalist(datalist, ["image", "label"], base_dir=tmp_path)
+    out = screen_datalist(datalist[:1], ["image", "label"], base_dir=tmp_path)
+    assert out == datalist[:1] and out is not datalist
+
+
+def test_same_shape_refuses_an_image_of_another_size(datalist, tmp_path):
+    nib.save(nib.Nifti1Image(np.ones((6, 7, 9), np.float32), np.eye(4)), tmp_path / "other.nii.gz")
+    items = [datalist[0], {"subject": "odd", "image": "other.nii.gz"}]
+    with pytest.raises(InputError, match=r"other.nii.gz: image size \(6, 7, 9\) differs from the size \(6, 7, 8\)"):
+        screen_datalist(items, ["image"], base_dir=tmp_path, same_shape=True)
+    assert screen_datalist(items, ["image"], base_dir=tmp_path) == items
 
 
 def test_skip_corrupted_drops_zero_byte_and_missing_with_reasons(datalist, tmp_path, caplog):

@@ -121,3 +121,15 @@ def test_check_image_rules():
         check_image(np.random.rand(4, 4, 1), "a.nii")
     with pytest.raises(CorruptedImageError, match="4D"):
         check_image(np.random.rand(2, 3, 4, 5), "a.nii")
+
+
+def test_complex_npy_is_refused_although_the_reader_casts_it(tmp_path):
+    path = tmp_path / "slice.npy"
+    np.save(path, (np.ones((3, 8, 8)) * (1 + 1j)).astype(np.complex64))
+    with pytest.raises(CorruptedImageError, match="slice.npy: voxel type complex64 is not a real-valued image"):
+        RobustLoadImage(spatial_dims=2).load(path)
+
+
+def test_strict_filter_refuses_an_item_without_the_image(files):
+    with pytest.raises(ValueError, match=r"item \(subject s1\) has no 'image' image"):
+        filter_loadable([{"subject": "s1", "label": str(files["good"])}], ["image"], strict=True)
