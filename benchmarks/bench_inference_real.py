@@ -3,18 +3,21 @@
 The network is the bundle's at its trained size with random weights (the time does not depend on the weights),
 saved with the bundle's run contract as training saves it. Real volumes from ../shared/data/real (README there):
 
-- mri_to_ct_unet3d: the porcine head T2 (256x256x94 at 1x1x2.5 mm -> 256x256x235 at the 1 mm working grid),
-  64^3 sliding windows, overlap 0.25; eager network vs the frozen copy inference uses (``freeze``), alternated;
-- mmgan_missing_modality: IXI002 T1 + T2 -> PD (T1 registered onto T2, 130 axial 256^2 slices), with the time of
-  registration and of the generator.
+- mri_to_ct_unet3d: the porcine head T2 (256x256x94 at 1x1x2.5 mm -> 256x256x235 at the 1 mm working grid):
+  the whole volume in one pass (the default) frozen and eager, vs 64^3 sliding windows with overlap 0.25, alternated
+  in one process after a warm-up, with the network's FLOPs, the speed-ups and the outputs' differences;
+- mmgan_missing_modality: IXI002 T1 + T2 -> PD (T1 registered onto T2, 130 axial 256^2 slices), inference.json's
+  registration settings vs Phase 1's, alternated, with the time of registration and of the generator, the PD
+  outputs' difference, and ITK's module loading timed once apart.
 
-    python benchmarks/bench_inference_real.py [--bundle mri_to_ct_unet3d --repeats 1]
+    python benchmarks/bench_inference_real.py [--bundle mri_to_ct_unet3d --repeats 1 --variants ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +36,28 @@ def _load() -> str:
     return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
 
 
-def mri_to_ct(tmp: Path, repeats: int) -> None:
+#: mri_to_ct variants: label -> inference.json overrides (the first is the bundle's default)
+MRI_TO_CT_VARIANTS = {
+    "whole volume, frozen (default)": {},
+    "whole volume, eager (--freeze false)": {"freeze": False},
+    "64^3 windows, overlap 0.25, frozen (--whole_volume_max_voxels 0)": {"whole_volume_max_voxels": 0},
+}
+
+
+def _unet_flop_per_voxel(features: list[int]) -> float:
+    """Network FLOPs per computed voxel (PyTorch's FLOP counter on one 32^3 input; the U-Net is linear in voxels)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from monai_pipelines.networks import UNet3D
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        UNet3D(features=features).eval()(torch.zeros(1, 1, 32, 32, 32))
+    return counter.get_total_flops() / 32**3
+
+
+def mri_to_ct(tmp: Path, repeats: int, variants: list[str] | None = None) -> None:
+    import nibabel as nib
+    import numpy as np
     from monai.bundle import run
 
     from monai_pipelines.networks import UNet3D
@@ -46,31 +70,69 @@ def mri_to_ct(tmp: Path, repeats: int) -> None:
                 "hu_window": [-1024.0, 3071.0], "patch_size": [64, 64, 64]}
     torch.manual_seed(0)
     torch.save({"network": UNet3D(features=features).state_dict(), "contract": contract}, tmp / "ckpt.pt")
-    rows = []
+    # warm-up on a 96x96x40 corner of the volume (imports, TorchScript, oneDNN), once per variant
+    img = nib.load(str(source))
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[80:176, 80:176, 27:67], img.affine), str(tmp / "warmup.nii.gz"))
+    labels = [v for v in MRI_TO_CT_VARIANTS if variants is None or v in variants]
+
+    def infer(label: str, path: Path, out: Path) -> None:
+        run("inference", config_file=str(REPO / "bundles/mri_to_ct_unet3d/configs/inference.json"),
+            logging_file=False, ckpt_path=str(tmp / "ckpt.pt"), input_path=str(path), output_dir=str(out),
+            panels=False, **MRI_TO_CT_VARIANTS[label])
+
+    for label in labels:
+        infer(label, tmp / "warmup.nii.gz", tmp / "warmup")
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    peaks, loads = dict.fromkeys(labels, 0.0), {label: [] for label in labels}
     for r in range(repeats):
-        for freeze in (False, True) if r % 2 == 0 else (True, False):
+        for label in labels if r % 2 == 0 else labels[::-1]:
             load = _load()
             reset_peak_rss()
             start = time.perf_counter()
-            run("inference", config_file=str(REPO / "bundles/mri_to_ct_unet3d/configs/inference.json"),
-                logging_file=False, ckpt_path=str(tmp / "ckpt.pt"), input_path=str(source),
-                output_dir=str(tmp / "out"), panels=False, freeze=freeze)
-            rows.append([f"freeze {str(freeze).lower()}", f"{time.perf_counter() - start:.1f}", f"{peak_rss_mb():.0f}",
-                         f"{load} / {_load()}"])
-    print(f"{source.name} (256x256x94 -> 256x256x235 at 1 mm), U-Net {features}, 64^3 windows, overlap 0.25, "
-          f"sw_batch 4; torch threads {torch.get_num_threads()}; in-process runs of the inference command "
-          "(config parsing, loading, resampling, windows, inverse resampling, writing; not the interpreter start).\n")
-    print(table(["run", "wall s", "peak RSS MiB", "load average before / after"], rows))
+            infer(label, source, tmp / f"out{labels.index(label)}")
+            times[label].append(time.perf_counter() - start)
+            peaks[label] = max(peaks[label], peak_rss_mb())
+            loads[label].append(f"{load} / {_load()}")
+    shape = nib.load(str(tmp / "out0" / source.name.replace(".nii.gz", "_synthetic_ct.nii.gz"))).shape
+    work = {"whole": 256 * 256 * 240, "windows": 125 * 64**3}  # voxels the network computes (padded / 5x5x5 windows)
+    flop = _unet_flop_per_voxel(features)
+    reference = statistics.median(times[labels[-1]]) if len(labels) > 1 else None
+    written = {label: np.asarray(nib.load(str(tmp / f"out{i}" / source.name.replace(".nii.gz", "_synthetic_ct.nii.gz"))
+                                         ).dataobj, dtype=np.int32) for i, label in enumerate(labels)}
+    rows = []
+    for label in labels:
+        median = statistics.median(times[label])
+        tflop = flop * work["windows" if "windows" in label else "whole"] / 1e12
+        diff = np.abs(written[label] - written[labels[0]])
+        rows.append([label, f"{median:.1f}", f"x{reference / median:.2f}" if reference else "",
+                     f"{tflop:.2f}", f"{tflop * 1e3 / median:.1f}", f"{peaks[label]:.0f}",
+                     f"{diff.max()} / {diff.mean():.2f}", "; ".join(loads[label])])
+    print(f"{source.name} (256x256x94 -> 256x256x235 at 1 mm, output {shape}), U-Net {features} with random "
+          f"weights ({flop / 1e3:.0f} kFLOP per voxel); torch threads {torch.get_num_threads()}; in-process runs of "
+          f"the inference command (config parsing, loading, resampling, network, inverse resampling, writing; not the "
+          f"interpreter start), alternated, median of {repeats}, after a warm-up run of each variant on a 96x96x40 "
+          "crop.\n")
+    print(table(["variant", "wall s (median)", "speed-up vs windows", "network TFLOP", "GFLOP/s over the command",
+                 "peak RSS MiB", "output vs default: max / mean abs HU", "load average before / after"], rows))
 
 
 def mmgan(tmp: Path, repeats: int) -> None:
+    import json
+
+    import nibabel as nib
+    import numpy as np
     from monai.bundle import ConfigWorkflow
 
     from monai_pipelines.data import ixi
     from monai_pipelines.data.ixi import slicing_record
     from monai_pipelines.inferers import missing_sequence_inferer as msi
     from monai_pipelines.networks.mmgan import MMGANGenerator
+    from monai_pipelines.transforms.rigid_registration import rigid_register
 
+    config = REPO / "bundles/mmgan_missing_modality/configs/inference.json"
+    default_kwargs = json.loads(config.read_text())["registration_kwargs"]
+    variants = {f"registration {json.dumps(default_kwargs)} (inference.json's default)": default_kwargs,
+                "registration {} (Phase 1's prepare ixi settings)": {}}
     args = {"in_channels": 3, "out_channels": 3, "features": 64, "num_downs": 8}
     (tmp / "run" / "checkpoints").mkdir(parents=True)
     torch.manual_seed(0)
@@ -79,6 +141,7 @@ def mmgan(tmp: Path, repeats: int) -> None:
     torch.save({"network": MMGANGenerator(**args).state_dict(), "contract": contract},
                tmp / "run" / "checkpoints" / "mmgan_best.pth")
     stages: dict[str, float] = {}
+    slices: list[int] = []
 
     def timed(name, fn):
         def wrapper(*a, **k):
@@ -89,40 +152,78 @@ def mmgan(tmp: Path, repeats: int) -> None:
                 stages[name] = stages.get(name, 0.0) + time.perf_counter() - start
         return wrapper
 
-    msi.register_subject = timed("registration (ITK, incl. its first use)", ixi.register_subject)
+    def counted(volume, size, axis, rotation, needed):
+        slices.append(len(needed))
+        return ixi.cut_slices(volume, size, axis, rotation, needed)
+
+    msi.register_subject = timed("registration (ITK)", ixi.register_subject)
     msi.MissingSequenceInferer._synthesise = timed("generator over the slices", msi.MissingSequenceInferer._synthesise)
+    msi.cut_slices = counted
     folder = REAL / "ixi"
+    # ITK loads its modules at their first use in a process: timed once here, on the volumes subsampled 8 times
+    t1 = nib.load(str(folder / "IXI002-Guys-0828-T1.nii.gz"))
+    t2 = nib.load(str(folder / "IXI002-Guys-0828-T2.nii.gz"))
+    coarse = np.diag([8.0, 8.0, 8.0, 1.0])
+    t1_affine = t1.affine @ coarse
+    start = time.perf_counter()
+    rigid_register(np.asarray(t1.dataobj, np.float32)[::8, ::8, ::8], np.asarray(t2.dataobj, np.float32)[::8, ::8, ::8],
+                   t1_affine, t2.affine @ coarse, shrink_factors=[1], iterations=2)
+    itk_load = time.perf_counter() - start
+    times: dict[str, list[float]] = {label: [] for label in variants}
+    parts: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
+    peaks, loads = dict.fromkeys(variants, 0.0), {label: [] for label in variants}
+    labels = list(variants)
+    for r in range(repeats):
+        for label in labels if r % 2 == 0 else labels[::-1]:
+            stages.clear()
+            load = _load()
+            reset_peak_rss()
+            start = time.perf_counter()
+            workflow = ConfigWorkflow(config_file=str(config), workflow_type="infer", run_id="inference",
+                                      run_dir=str(tmp / "run"), t1=str(folder / "IXI002-Guys-0828-T1.nii.gz"),
+                                      t2=str(folder / "IXI002-Guys-0828-T2.nii.gz"),
+                                      output_dir=str(tmp / f"out{labels.index(label)}"),
+                                      registration_kwargs=variants[label])
+            workflow.initialize()
+            workflow.run()
+            workflow.finalize()
+            times[label].append(time.perf_counter() - start)
+            parts[label].append(dict(stages))
+            peaks[label] = max(peaks[label], peak_rss_mb())
+            loads[label].append(f"{load} / {_load()}")
+    pd = {label: nib.load(str(tmp / f"out{i}" / "IXI002-Guys-0828-PD_synth.nii.gz")).get_fdata(dtype=np.float32)
+          for i, label in enumerate(labels)}
     rows = []
-    for _ in range(repeats):
-        stages.clear()
-        load = _load()
-        reset_peak_rss()
-        start = time.perf_counter()
-        workflow = ConfigWorkflow(config_file=str(REPO / "bundles/mmgan_missing_modality/configs/inference.json"),
-                                  workflow_type="infer", run_id="inference", run_dir=str(tmp / "run"),
-                                  t1=str(folder / "IXI002-Guys-0828-T1.nii.gz"),
-                                  t2=str(folder / "IXI002-Guys-0828-T2.nii.gz"), output_dir=str(tmp / "out"))
-        workflow.initialize()
-        workflow.run()
-        workflow.finalize()
-        total = time.perf_counter() - start
-        rows.append(["whole command", f"{total:.1f}", f"{peak_rss_mb():.0f}", f"{load} / {_load()}"])
-        rows += [[f"  of which {k}", f"{v:.1f}", "", ""] for k, v in stages.items()]
-    print(f"IXI002 T1 + T2 -> PD on T2's 256x256x130 grid, MM-GAN generator features 64, 256^2 slices, sw_batch 8; "
-          f"torch threads {torch.get_num_threads()}; in-process runs of the inference config.\n")
-    print(table(["run", "wall s", "peak RSS MiB", "load average before / after"], rows))
+    for label in labels:
+        diff = np.abs(pd[label] - pd[labels[0]])
+        rows.append([label, f"{statistics.median(times[label]):.1f}", f"{peaks[label]:.0f}",
+                     f"{diff.max():.4f} / {diff.mean():.5f}", "; ".join(loads[label])])
+        for stage in parts[label][0]:
+            rows.append([f"  of which {stage}", f"{statistics.median(p[stage] for p in parts[label]):.1f}", "", "", ""])
+    print(f"IXI002 T1 + T2 -> PD on T2's 256x256x130 grid, MM-GAN generator features 64 with random weights, 256^2 "
+          f"slices ({slices[0]} of 130 inside the dilated head mask), sw_batch 8; torch threads "
+          f"{torch.get_num_threads()}; in-process runs of the inference config, alternated, median of {repeats}. "
+          f"ITK's modules were loaded first, once, on a tiny registration: {itk_load:.1f} s, which a fresh process "
+          "pays on top of the figures below.\n")
+    print(table(["run", "wall s (median)", "peak RSS MiB", "PD output vs the first row: max / mean abs (0..1 units)",
+                 "load average before / after"], rows))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", choices=["mri_to_ct_unet3d", "mmgan_missing_modality"], default="mri_to_ct_unet3d")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--variants", nargs="+", choices=list(MRI_TO_CT_VARIANTS), default=None,
+                        help="mri_to_ct_unet3d: the variants to run (default: all)")
     args = parser.parse_args(argv)
     if not REAL.is_dir():
         print(f"real sample images not found at {REAL} (set MONAI_PIPELINES_REAL_DATA): nothing measured.")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        (mri_to_ct if args.bundle == "mri_to_ct_unet3d" else mmgan)(Path(tmp), args.repeats)
+        if args.bundle == "mri_to_ct_unet3d":
+            mri_to_ct(Path(tmp), args.repeats, args.variants)
+        else:
+            mmgan(Path(tmp), args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """A network frozen for inference: TorchScript ``freeze`` + ``optimize_for_inference`` (batch norm folded into the
 convolutions, oneDNN layouts for 3D convolutions on a CPU).
 
-Measured on the 3D U-Net of mri_to_ct_unet3d (64^3 window, one thread, alternated): 1.42 s vs 2.25 s eager per
-window (benchmarks/RESULTS.md). Only for a command that does not train the network afterwards: the frozen copy
-keeps the weights it had when it was made.
+Measured on the 3D U-Net of mri_to_ct_unet3d (two threads, alternated, benchmarks/RESULTS.md): 1.01 s vs 1.43 s
+eager per 64^3 window; the real porcine volume's inference command 119 s vs 148 s. Only for a command that does not
+train the network afterwards: the frozen copy keeps the weights it had when it was made.
 """
 
 from __future__ import annotations

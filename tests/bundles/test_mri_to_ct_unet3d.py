@@ -136,6 +136,17 @@ def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
         assert (tmp_path / "inference" / image.name.replace(".nii.gz", "_panel.png")).is_file()
 
 
+def test_evaluation_and_inference_run_one_whole_volume_inferer():
+    """Evaluation computes what inference writes: one inferer definition, with the same settings, in both."""
+    inference = json.loads((CONFIGS / "inference.json").read_text())
+    evaluate = json.loads((CONFIGS / "evaluate.json").read_text())
+    assert inference["inferer"] == evaluate["evaluate"]["inferer"]
+    assert inference["inferer"]["_target_"] == "monai_pipelines.inferers.WholeVolumeInferer"
+    assert evaluate["evaluate"]["evaluator"]["inferer"] == "@evaluate#inferer"
+    for key in ("sw_overlap", "whole_volume_max_voxels"):
+        assert inference[key] == evaluate[key], key
+
+
 def test_override_contradicting_the_trained_model_is_refused(small_dataset, tmp_path):
     out = tmp_path / "run"
     _train(out, small_dataset, epochs=1)

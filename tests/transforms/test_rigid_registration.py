@@ -1,6 +1,8 @@
 """Rigid registration: recovers a known rotation + translation across grids/orientations/contrasts; real IXI T1->T2."""
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from monai_pipelines.transforms.rigid_registration import (
     resample_to_grid,
     rigid_register,
 )
+from monai_pipelines.utils import bundle_root
 
 # (centre mm, diameters mm, intensity): a head-sized ellipsoid with asymmetric inner structures
 BLOBS = [
@@ -65,12 +68,17 @@ def _errors(found, true, points):
     return float(rot), float(disp.max())
 
 
-def test_recovers_known_rigid_transform():
+# the MM-GAN bundle's inference registers with cheaper settings than Phase 1's defaults; both must find the motion
+MMGAN_INFERENCE = json.loads((Path(bundle_root("mmgan_missing_modality")) / "configs" / "inference.json").read_text())
+
+
+@pytest.mark.parametrize("kwargs", [{}, MMGAN_INFERENCE["registration_kwargs"]], ids=["defaults", "mmgan_inference"])
+def test_recovers_known_rigid_transform(kwargs):
     fixed, f_aff, moving, m_aff, true = _pair()
     coarse = np.diag([4.0, 4.0, 4.0, 1.0])
     rigid_register(moving[::4, ::4, ::4], fixed[::4, ::4, ::4], m_aff @ coarse, f_aff @ coarse, iterations=2)  # load ITK
     start = time.perf_counter()
-    res = rigid_register(moving, fixed, m_aff, f_aff)
+    res = rigid_register(moving, fixed, m_aff, f_aff, **kwargs)
     seconds = time.perf_counter() - start
     points = _world(fixed.shape, f_aff)[fixed > 0.5]
     rot_err, disp_err = _errors(res.fixed_to_moving, true, points)
