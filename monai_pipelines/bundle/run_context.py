@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, Sampler
 
 from monai_pipelines.bundle.booleans import boolean_ids, parse_booleans
 from monai_pipelines.bundle.run_contract import TRAINED_ID, RunContract
-from monai_pipelines.bundle.standard_ids import STANDARD_BOOLEANS, missing_standard_ids
+from monai_pipelines.bundle.standard_ids import STANDARD_BOOLEANS, missing_standard_ids, standard_ids
 from monai_pipelines.bundle.workflow_context import active_config_dir, active_parser
 from monai_pipelines.utils.dist import is_main_process
 from monai_pipelines.utils.errors import InputError, install_error_hook, quiet_user_error_logs
@@ -42,10 +42,9 @@ _NOT_SETTINGS = {
 }
 _TRAINING_COMMANDS = ("training", "run")
 _PLAIN_COMPONENTS = {"data"}  # components whose value is a plain record (the dataset location): a setting
+# what get() answers for an id the config lacks (one the command's standard ids do not add): the standard defaults
 _STANDARD_DEFAULTS: dict[str, Any] = {
-    "seed": 0, "skip_corrupted": False, "amp": False, "amp_dtype": None, "channels_last": False,
-    "compile": False, "fold": 0, "cudnn_benchmark": False,
-}
+    **{k: v for k, v in standard_ids("training").items() if not isinstance(v, (dict, str))}, "cudnn_benchmark": False}
 
 
 def default_device() -> torch.device:
