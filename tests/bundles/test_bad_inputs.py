@@ -210,6 +210,15 @@ def _tiny_training(bundle: str, data: Path) -> dict[str, Any]:
     return overrides
 
 
+def _manifest_kinds(manifest: dict, folder: Path):
+    """(kind name, expected message, path) of every manifest kind of the corpus, written from ``manifest``."""
+    for i, (name, edit, needle) in enumerate(corpus.MANIFEST_KINDS):
+        edited = edit(json.loads(json.dumps(manifest)))
+        path = folder / f"manifest_{i}.json"
+        path.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+        yield name, needle, path
+
+
 @pytest.mark.parametrize("bundle", ["mri_to_ct_unet3d", "ct_phase_pix2pix", "mmgan_missing_modality",
                                     "glioma_grade_resnet50_3d", "glacier_segmentation"])
 def test_manifest_corpus_through_training(bundle, tmp_path):
@@ -217,10 +226,7 @@ def test_manifest_corpus_through_training(bundle, tmp_path):
     dataset_dir = Path(overrides["dataset_dir"])
     manifest = json.loads((dataset_dir / "manifest.json").read_text())
     problems = []
-    for i, (name, edit, needle) in enumerate(corpus.MANIFEST_KINDS):
-        edited = edit(json.loads(json.dumps(manifest)))
-        path = tmp_path / f"manifest_{i}.json"
-        path.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    for i, (name, needle, path) in enumerate(_manifest_kinds(manifest, tmp_path)):
         out = tmp_path / f"run_{i}"
         kind = corpus.Kind(name, lambda p: p, corpus.ERROR, needle)
         problem = _outcome(partial(run, "training", config_file=configs(bundle, "train.json")[0], logging_file=False,
@@ -430,10 +436,7 @@ def test_manifest_corpus_through_validate_and_show(capsys, tmp_path):
     dataset_dir = tiny_dataset(tmp_path / "data")
     manifest = json.loads((dataset_dir / "manifest.json").read_text())
     problems = []
-    for i, (name, edit, needle) in enumerate(corpus.MANIFEST_KINDS):
-        edited = edit(json.loads(json.dumps(manifest)))
-        path = tmp_path / f"manifest_{i}.json"
-        path.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    for name, needle, path in _manifest_kinds(manifest, tmp_path):
         before = path.read_bytes()
         code, text = _cli(capsys, "manifest", "validate", path, "--dataset-dir", dataset_dir)
         if code != 1 or needle.lower() not in text.lower():
