@@ -47,7 +47,10 @@ def _kill_at(cmd: list[str], ckpt_dir: Path, iteration: int, timeout: float = 30
     try:
         deadline = time.monotonic() + timeout
         while True:
-            newest = latest_checkpoint(ckpt_dir)
+            try:  # the running training may replace or remove a file while it is read (interim.pt)
+                newest = latest_checkpoint(ckpt_dir)
+            except FileNotFoundError:
+                newest = None
             if newest is not None and (checkpoint_position(newest) or (0, 0))[1] >= iteration:
                 break
             assert proc.poll() is None, f"the run ended before iteration {iteration}: {proc.stderr.read()[-2000:]}"
