@@ -2,7 +2,8 @@
 
 Every bundle's trainers and evaluators would otherwise repeat in each engine block the run's ``device``, ``amp``,
 ``amp_dtype`` and ``channels_last``, and the standard ids they are wired to (``@epochs``, ``@network``, ``@loss``,
-``@train#dataloader``, ``@train#handlers``, ``@validate#dataloader``; in inference, the model zoo's
+``@train#dataloader``, ``@train#handlers``, ``@validate#dataloader``; in evaluation, the ``evaluate#`` block's
+``dataloader``, ``inferer``, ``postprocessing`` and ``handlers`` first; in inference, the model zoo's
 ``@dataloader``, ``@inferer``, ``@postprocessing`` and ``@handlers``). An argument given explicitly still wins; an
 id the config does not have is not filled in.
 """
@@ -14,7 +15,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["INFERENCE_IDS", "RUN_IDS", "RUN_SETTINGS", "takes_run_settings"]
+__all__ = ["EVALUATE_IDS", "INFERENCE_IDS", "RUN_IDS", "RUN_SETTINGS", "takes_run_settings"]
 
 RUN_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "device": lambda run: run.device,
@@ -32,6 +33,13 @@ RUN_IDS: dict[str, str] = {
     "loss_function": "loss",
     "train_handlers": "train#handlers",
 }
+#: ids an evaluation command wires first (evaluate.json's block), falling back on :data:`RUN_IDS`
+EVALUATE_IDS: dict[str, str] = {
+    "val_data_loader": "evaluate#dataloader",
+    "inferer": "evaluate#inferer",
+    "postprocessing": "evaluate#postprocessing",
+    "val_handlers": "evaluate#handlers",
+}
 #: the same for an inference command (MONAI model zoo's inference.json ids)
 INFERENCE_IDS: dict[str, str] = {
     "val_data_loader": "dataloader",
@@ -39,6 +47,13 @@ INFERENCE_IDS: dict[str, str] = {
     "inferer": "inferer",
     "postprocessing": "postprocessing",
     "val_handlers": "handlers",
+}
+
+#: command -> the tables it wires from, first found wins
+_WIRING: dict[str, tuple[dict[str, str], ...]] = {
+    "training": (RUN_IDS,),
+    "evaluating": (EVALUATE_IDS, RUN_IDS),
+    "inference": (INFERENCE_IDS,),
 }
 
 T = TypeVar("T", bound=type)
@@ -63,8 +78,10 @@ def takes_run_settings(cls: T) -> T:
     init = cls.__init__
     names, open_kwargs = _named_parameters(cls)
     accepted = [name for name in RUN_SETTINGS if name in names or open_kwargs]
-    wired = {name: config_id for name, config_id in RUN_IDS.items() if name in names}
-    wired_inference = {name: config_id for name, config_id in INFERENCE_IDS.items() if name in names}
+    wired = {
+        command: {name: ids for name in names if (ids := [table[name] for table in tables if name in table])}
+        for command, tables in _WIRING.items()
+    }
 
     @functools.wraps(init)
     def __init__(self: Any, *args: Any, run: Any = None, **kwargs: Any) -> None:
@@ -72,9 +89,10 @@ def takes_run_settings(cls: T) -> T:
             for name in accepted:
                 if name not in kwargs:
                     kwargs[name] = RUN_SETTINGS[name](run)
-            inference = getattr(run, "command", None) == "inference"
-            for name, config_id in (wired_inference if inference else wired).items():
-                if name not in kwargs and config_id in run.parser:
+            command = getattr(run, "command", None)
+            for name, config_ids in wired.get(command, wired["training"]).items():
+                config_id = next((i for i in config_ids if i in run.parser), None)
+                if name not in kwargs and config_id is not None:
                     kwargs[name] = run.parser.get_parsed_content(config_id)
         init(self, *args, **kwargs)
 

@@ -142,7 +142,7 @@ def test_evaluation_and_inference_run_one_whole_volume_inferer():
     evaluate = json.loads((CONFIGS / "evaluate.json").read_text())
     assert inference["inferer"] == evaluate["evaluate"]["inferer"]
     assert inference["inferer"]["_target_"] == "monai_pipelines.inferers.WholeVolumeInferer"
-    assert evaluate["evaluate"]["evaluator"]["inferer"] == "@evaluate#inferer"
+    assert "inferer" not in evaluate["evaluate"]["evaluator"]  # wired to evaluate#inferer (run_settings.EVALUATE_IDS)
     for key in ("sw_overlap", "whole_volume_max_voxels"):
         assert inference[key] == evaluate[key], key
 

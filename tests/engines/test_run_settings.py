@@ -57,3 +57,14 @@ def test_an_inference_command_wires_the_model_zoo_inference_ids():
     evaluator = SupervisedEvaluator(network=torch.nn.Identity(), run=run)
     assert evaluator.data_loader == ["x"]
     assert evaluator.inferer is run.parser.get_parsed_content("inferer")
+
+
+def test_an_evaluation_command_wires_the_evaluate_block_first_then_the_training_ids():
+    run = _Run({"evaluate": {"dataloader": ["test"], "inferer": {"_target_": "SimpleInferer"}, "handlers": []},
+                "validate": {"dataloader": ["validation"]}, "network": {"_target_": "torch.nn.Identity"}})
+    run.command = "evaluating"
+    evaluator = SupervisedEvaluator(run=run)
+    assert evaluator.data_loader == ["test"] and evaluator.inferer is run.parser.get_parsed_content("evaluate#inferer")
+    assert isinstance(evaluator.network, torch.nn.Identity)  # not in the evaluate block: the training id
+    run.parser["evaluate"] = {}
+    assert SupervisedEvaluator(run=run).data_loader == ["validation"]  # glacier evaluates its validate#evaluator
