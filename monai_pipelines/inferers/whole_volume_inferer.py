@@ -51,6 +51,11 @@ class WholeVolumeInferer(SlidingWindowInferer):
         # one window of the padded size: MONAI pads (padding_mode, symmetric), runs it and crops back; a constant
         # importance map keeps the network's output exact
         device = kwargs.pop("device", self.device)
+
+        def predictor(window: torch.Tensor, *location: Any) -> Any:  # location: the window's coordinates (with_coord)
+            return network(window, *location, *args, **kwargs)
+
         return sliding_window_inference(
-            inputs, size, 1, network, 0.0, "constant", self.sigma_scale, self.padding_mode, self.cval,
-            self.sw_device, device, False, None, None, None, -1, self.with_coord, *args, **kwargs)
+            inputs, roi_size=size, sw_batch_size=1, predictor=predictor, overlap=0.0, mode="constant",
+            sigma_scale=self.sigma_scale, padding_mode=self.padding_mode, cval=self.cval, sw_device=self.sw_device,
+            device=device, progress=False, with_coord=self.with_coord)

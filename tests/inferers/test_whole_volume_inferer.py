@@ -52,3 +52,17 @@ def test_larger_than_max_voxels_goes_through_windows():
 def test_rejects_a_bad_divisor():
     with pytest.raises(ValueError, match="divisor"):
         WholeVolumeInferer(roi_size=8, divisor=0)
+
+
+def test_extra_network_arguments_reach_the_network_in_both_paths():
+    seen = []
+
+    def network(x, scale, offset=0.0):
+        seen.append((scale, offset))
+        return x * scale + offset
+
+    volume = torch.ones(1, 1, 8, 8, 4)
+    for max_voxels in (None, 64):  # one pass; windows of 4^3
+        out = WholeVolumeInferer(roi_size=4, max_voxels=max_voxels)(volume, network, 2.0, offset=1.0)
+        torch.testing.assert_close(out, torch.full_like(volume, 3.0))
+    assert set(seen) == {(2.0, 1.0)}
