@@ -143,22 +143,30 @@ def test_nifti_corpus_through_inference(bundle, checkpoints, tmp_path, caplog):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("bundle", NIFTI_COMMANDS[:3])
+@pytest.mark.parametrize("bundle", [*NIFTI_COMMANDS[:3], "glacier_segmentation"])
 def test_folder_of_good_and_bad_files(bundle, checkpoints, tmp_path, caplog):
     """Without skip_corrupted: one line, and not even the good file's output; with it: good written, bad counted."""
     caplog.set_level(logging.WARNING)
     folder = tmp_path / "inputs"
     folder.mkdir()
-    corpus.write_nifti(folder / "a_good.nii.gz", corpus.good_volume())
-    (folder / "b_bad.nii.gz").write_bytes(b"")
+    if bundle == "glacier_segmentation":
+        from monai_pipelines.data import HKH_BANDS
+
+        suffix, problem = ".tif", "not a readable GeoTIFF"
+        corpus.write_geotiff(folder / "a_good.tif", corpus.good_tile(list(HKH_BANDS)), list(HKH_BANDS))
+    else:
+        suffix, problem = ".nii.gz", "empty file (0 bytes)"
+        corpus.write_nifti(folder / "a_good.nii.gz", corpus.good_volume())
+    (folder / f"b_bad{suffix}").write_bytes(b"")
     with pytest.raises(Exception) as info:
         _inference(bundle, checkpoints[bundle], folder, tmp_path / "strict")
-    assert "b_bad.nii.gz: empty file (0 bytes)" in user_error_message(find_user_error(info.value))
+    assert f"b_bad{suffix}: {problem}" in user_error_message(find_user_error(info.value))
     assert _written(tmp_path / "strict") == []
 
     _inference(bundle, checkpoints[bundle], folder, tmp_path / "skipping", skip_corrupted=True)
     written = _written(tmp_path / "skipping")
-    names = [p.name for p in written] + [line for p in written if p.suffix == ".csv" for line in p.read_text().split()]
+    names = [p.name for p in written] + [line for p in written if p.suffix in (".csv", ".json")
+                                         for line in p.read_text().split()]
     assert any("a_good" in name for name in names) and not any("b_bad" in n for n in names), names
     assert "1 unusable input(s) skipped" in caplog.text
 
