@@ -389,6 +389,8 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
         run(command, config_file=files, logging_file=False, **overrides, output_dir=str(out), skip_corrupted=True)
     except Exception as err:  # noqa: BLE001 - reported below
         problems.append(f"skip_corrupted run failed: {type(err).__name__}: {str(err)[:300]}")
+    if not _written(out):
+        problems.append("skip_corrupted run wrote no output")
     lines = caplog.text.splitlines()
     for subject, (bad, kind) in subjects.items():
         said = [line for line in lines if str(bad) in line or f"subject {subject})" in line]
