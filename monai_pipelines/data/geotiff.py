@@ -179,17 +179,20 @@ def read_label(path: str | os.PathLike, channel_classes: Sequence[int] = HKH_CHA
     return mask.astype(np.uint8)[None]
 
 
-def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os.PathLike) -> Path:
-    """Write an (H, W) uint8 class map as a single-band GeoTIFF with ``like``'s transform and CRS and a colour map."""
+def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os.PathLike | None) -> Path:
+    """Write an (H, W) uint8 class map as a single-band GeoTIFF with ``like``'s transform and CRS and a colour map
+    (``like`` None: no georeferencing, as for an input ``.npy`` slice)."""
     rasterio = require_rasterio()
     mask = np.asarray(mask).squeeze()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(like) as ref:
-        if (ref.height, ref.width) != mask.shape:
-            raise ValueError(f"{path}: mask shape {mask.shape} differs from {like} ({ref.height}, {ref.width}).")
-        profile = {"driver": "GTiff", "height": ref.height, "width": ref.width, "count": 1, "dtype": "uint8",
-                   "crs": ref.crs, "transform": ref.transform, "compress": "deflate"}
+    profile = {"driver": "GTiff", "height": mask.shape[0], "width": mask.shape[1], "count": 1, "dtype": "uint8",
+               "compress": "deflate"}
+    if like is not None:
+        with rasterio.open(like) as ref:
+            if (ref.height, ref.width) != mask.shape:
+                raise ValueError(f"{path}: mask shape {mask.shape} differs from {like} ({ref.height}, {ref.width}).")
+            profile.update(crs=ref.crs, transform=ref.transform)
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(mask.astype(np.uint8), 1)
         dst.write_colormap(1, {k: (*map(int, c), 255) for k, c in enumerate(CLASS_COLOURS)})

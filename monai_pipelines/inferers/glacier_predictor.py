@@ -156,7 +156,8 @@ def predict_geotiffs(
     save_probabilities: bool = False,
     texture: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[dict[str, str]]:
-    """Predict every GeoTIFF of ``inputs``, each read and checked beforehand (``RunContext.inputs``); writes
+    """Predict every GeoTIFF (or HKH ``.npy`` slice) of ``inputs``, each read and checked beforehand
+    (``RunContext.inputs``); writes
     ``<name>_mask.tif`` (+ ``_overlay.png``, + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and
     ``predictions.json`` listing them into ``output_dir``. ``band_names`` name the bands of files that carry no band
     descriptions; ``texture`` appends the channels training appended after loading (the run contract's GLCM
@@ -166,11 +167,12 @@ def predict_geotiffs(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths:
-        image, _ = read_geotiff(path, bands=bands, band_names=band_names)
+        image, meta = read_geotiff(path, bands=bands, band_names=band_names)
         inputs = texture(image) if texture is not None else image
         probs = inferer(torch.from_numpy(inputs)[None].to(device), list(members))
         mask = probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
-        record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", path))}
+        like = None if meta["transform"] is None else path  # an .npy slice has no georeferencing to copy
+        record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", like))}
         if save_probabilities:
             record["probabilities"] = str(out_dir / f"{path.stem}_probs.npy")
             with atomic_path(record["probabilities"]) as tmp, open(tmp, "wb") as f:

@@ -206,6 +206,18 @@ def test_geotiff_and_npy_corpus_through_glacier_inference(checkpoints, tmp_path,
     assert not problems, "\n".join(problems)
 
 
+def test_glacier_inference_on_an_hkh_npy_slice(checkpoints, tmp_path):
+    """A valid H x W x C ``.npy`` slice (the HKH format training reads) is predicted: a mask without georeferencing."""
+    import rasterio
+
+    from monai_pipelines.data import HKH_BANDS
+
+    np.save(tmp_path / "slice.npy", corpus.good_tile(list(HKH_BANDS)).transpose(1, 2, 0))
+    _inference("glacier_segmentation", checkpoints["glacier_segmentation"], tmp_path / "slice.npy", tmp_path / "out")
+    with rasterio.open(tmp_path / "out" / "slice_mask.tif") as mask:
+        assert mask.shape == (32, 32) and mask.crs is None and mask.read(1).max() < 4
+
+
 # ---------------------------------------------------------------------------------------------- training inputs
 def _tiny_training(bundle: str, data: Path) -> dict[str, Any]:
     from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
