@@ -391,13 +391,15 @@ class RunContext:
         self.used_items[str(split)] = len({d.get("subject", i) for i, d in enumerate(items)})
         return items
 
-    def inputs(self, items: Sequence[dict], keys: Sequence[str] = ("image",), spatial_dims: int | None = 3
-               ) -> list[dict]:
-        """Inference inputs, all checked before anything is written: a bad file ends the command in one line, or
-        with ``skip_corrupted`` is skipped, logged and counted again when the command ends."""
+    def inputs(self, items: Sequence[dict], keys: Sequence[str] = ("image",), spatial_dims: int | None = 3,
+               **check: Any) -> list[dict]:
+        """Inference inputs, all checked before anything is written (``check``: see
+        :func:`~monai_pipelines.data.screening.check_inputs`): a bad file ends the command in one line, or with
+        ``skip_corrupted`` is skipped, logged and counted again when the command ends."""
         from monai_pipelines.data.screening import check_inputs
 
-        good, skipped = check_inputs(list(items), list(keys), bool(self.get("skip_corrupted", False)), spatial_dims)
+        good, skipped = check_inputs(list(items), list(keys), bool(self.get("skip_corrupted", False)), spatial_dims,
+                                     **check)
         self.skip([reason for _, reason in skipped])
         self.used_items["inputs"] = len(good)
         return good

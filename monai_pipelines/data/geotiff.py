@@ -37,6 +37,7 @@ __all__ = [
     "labels_from_channels",
     "HKH_CHANNEL_CLASSES",
     "read_geotiff",
+    "read_label",
     "require_rasterio",
     "save_overlay_png",
     "write_mask_geotiff",
@@ -76,6 +77,39 @@ def _finite(data: np.ndarray, names: Sequence[str], path: Path) -> np.ndarray:
     return np.where(finite, data, np.float32(0.0))
 
 
+def _read_npy(path: Path, what: str) -> np.ndarray:
+    """An H x W or H x W x C ``.npy`` array (HKH slices and masks); one line naming the file otherwise."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found.")
+    try:
+        data = np.load(path)
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(f"{path}: not a readable .npy array ({' '.join(str(err).split())}).") from err
+    if data.ndim not in (2, 3):
+        raise InputError(f"{path}: expected an H x W or H x W x C array, got shape {data.shape}.")
+    return data
+
+
+def _read_raster(path: Path, what: str, band: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The bands of a GeoTIFF (all, or the one numbered ``band``) and ``{"transform", "crs", "descriptions"}``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found.")
+    rasterio = require_rasterio()
+    try:
+        with rasterio.open(path) as src:
+            data = src.read() if band is None else src.read(band)
+            return data, {"transform": src.transform, "crs": src.crs, "descriptions": src.descriptions}
+    except rasterio.errors.RasterioIOError as err:
+        raise InputError(f"{path}: not a readable GeoTIFF ({' '.join(str(err).split())}).") from err
+
+
+def _warn_constant(data: np.ndarray, names: Sequence[str], path: Path) -> None:
+    """Odd but valid: a band of one value only (it carries no information for the model)."""
+    constant = [f"{name} (every pixel {band.flat[0]:g})" for name, band in zip(names, data) if band.min() == band.max()]
+    if constant:
+        logger.warning("%s: constant band(s) %s", path, ", ".join(constant))
+
+
 def read_geotiff(
     path: str | os.PathLike, bands: Sequence[str] | None = None, band_names: Sequence[str] | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -86,30 +120,14 @@ def read_geotiff(
         band_names: names to use when the file has none (``.npy`` slices, GeoTIFFs without descriptions).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image file not found.")
     if path.suffix.lower() == ".npy":
-        try:
-            data = np.load(path)
-        except (ValueError, OSError, EOFError) as err:
-            raise InputError(f"{path}: not a readable .npy array ({' '.join(str(err).split())}).") from err
-        if data.ndim == 2:
-            data = data[None]
-        elif data.ndim == 3:
-            data = np.moveaxis(data, -1, 0)  # HKH slices are H x W x C
-        else:
-            raise InputError(f"{path}: expected an H x W or H x W x C array, got shape {data.shape}.")
+        data = _read_npy(path, "image")
+        data = data[None] if data.ndim == 2 else np.moveaxis(data, -1, 0)  # HKH slices are H x W x C
         meta: dict[str, Any] = {"transform": None, "crs": None}
         names = list(band_names) if band_names is not None else [f"band_{i + 1}" for i in range(len(data))]
     else:
-        rasterio = require_rasterio()
-        try:
-            with rasterio.open(path) as src:
-                data = src.read()
-                meta = {"transform": src.transform, "crs": src.crs}
-                names = [d if d else None for d in src.descriptions]
-        except rasterio.errors.RasterioIOError as err:
-            raise InputError(f"{path}: not a readable GeoTIFF ({' '.join(str(err).split())}).") from err
+        data, meta = _read_raster(path, "image")
+        names = [d if d else None for d in meta.pop("descriptions")]
         if any(n is None for n in names):
             names = list(band_names) if band_names is not None else [f"band_{i + 1}" for i in range(len(data))]
     if len(names) != len(data):
@@ -122,6 +140,7 @@ def read_geotiff(
             raise InputError(f"{path}: {err}") from err
         data, names = data[idx], [names[i] for i in idx]
     data = _finite(data, names, path)
+    _warn_constant(data, names, path)
     meta.update(band_names=list(names), path=str(path))
     return data, meta
 
@@ -142,28 +161,38 @@ def labels_from_channels(mask: np.ndarray, channel_classes: Sequence[int] = HKH_
     return out
 
 
-def _read_label(path: str | os.PathLike, channel_classes: Sequence[int]) -> np.ndarray:
+def read_label(path: str | os.PathLike, channel_classes: Sequence[int] = HKH_CHANNEL_CLASSES,
+               num_classes: int | None = None) -> np.ndarray:
+    """(1, H, W) uint8 class map of a mask GeoTIFF (band 1) or an HKH ``.npy`` mask (H x W, or H x W x K channels,
+    see :func:`labels_from_channels`). A mask with NaN/Inf, or (given ``num_classes``) values that are not the
+    class numbers 0 .. num_classes - 1, is refused in one line naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: label file not found.")
-    if path.suffix.lower() == ".npy":
-        mask = np.load(path)
-        return (labels_from_channels(mask, channel_classes) if mask.ndim == 3 else mask.astype(np.uint8))[None]
-    with require_rasterio().open(path) as src:
-        return src.read(1).astype(np.uint8)[None]
+    mask = _read_npy(path, "label") if path.suffix.lower() == ".npy" else _read_raster(path, "label", band=1)[0]
+    if not np.isfinite(mask).all():
+        raise InputError(f"{path}: the mask holds {int((~np.isfinite(mask)).sum())} NaN/Inf value(s).")
+    if mask.ndim == 3:
+        return labels_from_channels(mask, channel_classes)[None]
+    if num_classes is not None and (mask.min() < 0 or mask.max() >= num_classes or (mask != np.round(mask)).any()):
+        wrong = np.unique(mask[(mask < 0) | (mask >= num_classes) | (mask != np.round(mask))])
+        raise InputError(f"{path}: mask value(s) {[float(v) if v % 1 else int(v) for v in wrong[:5]]} are not "
+                         f"class numbers 0 .. {num_classes - 1}.")
+    return mask.astype(np.uint8)[None]
 
 
-def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os.PathLike) -> Path:
-    """Write an (H, W) uint8 class map as a single-band GeoTIFF with ``like``'s transform and CRS and a colour map."""
+def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os.PathLike | None) -> Path:
+    """Write an (H, W) uint8 class map as a single-band GeoTIFF with ``like``'s transform and CRS and a colour map
+    (``like`` None: no georeferencing, as for an input ``.npy`` slice)."""
     rasterio = require_rasterio()
     mask = np.asarray(mask).squeeze()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(like) as ref:
-        if (ref.height, ref.width) != mask.shape:
-            raise ValueError(f"{path}: mask shape {mask.shape} differs from {like} ({ref.height}, {ref.width}).")
-        profile = {"driver": "GTiff", "height": ref.height, "width": ref.width, "count": 1, "dtype": "uint8",
-                   "crs": ref.crs, "transform": ref.transform, "compress": "deflate"}
+    profile = {"driver": "GTiff", "height": mask.shape[0], "width": mask.shape[1], "count": 1, "dtype": "uint8",
+               "compress": "deflate"}
+    if like is not None:
+        with rasterio.open(like) as ref:
+            if (ref.height, ref.width) != mask.shape:
+                raise ValueError(f"{path}: mask shape {mask.shape} differs from {like} ({ref.height}, {ref.width}).")
+            profile.update(crs=ref.crs, transform=ref.transform)
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(mask.astype(np.uint8), 1)
         dst.write_colormap(1, {k: (*map(int, c), 255) for k, c in enumerate(CLASS_COLOURS)})
@@ -200,6 +229,9 @@ class LoadGeoTIFFd(MapTransform):
         band_names: names for files that carry none (HKH ``.npy`` slices: ``monai_pipelines.data.hkh.HKH_BANDS``).
         channel_classes: class of each channel of multi-channel ``.npy`` masks (0: channel unused); the default
             is the HKH layout, see :func:`labels_from_channels`.
+        num_classes: refuse masks with values that are not class numbers (see :func:`read_label`; None: no check).
+
+    A mask of another size than its image is refused in one line naming both.
     """
 
     def __init__(
@@ -210,24 +242,33 @@ class LoadGeoTIFFd(MapTransform):
         channel_classes: Sequence[int] = HKH_CHANNEL_CLASSES,
         image_key: str = Keys.IMAGE,
         allow_missing_keys: bool = False,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.bands = None if bands is None else list(bands)
         self.band_names = None if band_names is None else list(band_names)
         self.channel_classes = tuple(channel_classes)
         self.image_key = str(image_key)
+        self.num_classes = num_classes
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
+        read = []
         for key in self.key_iterator(d):
             if not isinstance(d[key], (str, os.PathLike)):
                 continue  # already loaded
+            read.append((key, str(d[key])))
             if str(key) == self.image_key:
                 d["image_path"] = str(d[key])
                 d[key], meta = read_geotiff(d[key], self.bands, self.band_names)
                 d["band_names"] = meta["band_names"]
             else:
-                d[key] = _read_label(d[key], self.channel_classes)
+                d[key] = read_label(d[key], self.channel_classes, self.num_classes)
+        image = d.get(self.image_key)
+        for key, path in read:
+            if str(key) != self.image_key and hasattr(image, "shape") and d[key].shape[1:] != image.shape[1:]:
+                raise InputError(f"{path}: mask size {tuple(d[key].shape[1:])} differs from the size "
+                                 f"{tuple(image.shape[1:])} of its image {d.get('image_path', '')}.")
         return d
 
 

@@ -24,15 +24,16 @@ def check_inputs(items: Sequence[dict], keys: Sequence[str], skip_corrupted: boo
     A bad file ends the command with one line naming it (:class:`~monai_pipelines.utils.errors.InputError`), so no
     output of the good ones is left half-done; with ``skip_corrupted`` it is logged, skipped and counted instead.
     ``skip_option`` is how the command's user turns skipping on; ``check_kwargs`` go to
-    :func:`~monai_pipelines.transforms.robust_load.filter_loadable` (e.g. ``reader``).
+    :func:`~monai_pipelines.transforms.robust_load.filter_loadable` (e.g. ``reader``, or ``load`` for
+    formats MONAI's readers do not know).
     """
-    from monai_pipelines.transforms.robust_load import CorruptedImageError, filter_loadable
+    from monai_pipelines.transforms.robust_load import filter_loadable
     from monai_pipelines.utils.errors import InputError
 
     try:
         good, skipped = filter_loadable(items, keys, spatial_dims, allow_missing_keys=allow_missing_keys,
                                         num_channels=num_channels, strict=not skip_corrupted, **check_kwargs)
-    except (FileNotFoundError, CorruptedImageError) as err:
+    except (FileNotFoundError, InputError) as err:
         raise InputError(f"{err} (pass {skip_option} to skip unusable inputs)") from err
     if not good:
         raise InputError(f"none of the {len(items)} inputs can be used" + (f": {skipped[0][1]}" if skipped else "."))

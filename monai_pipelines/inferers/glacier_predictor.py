@@ -143,21 +143,9 @@ def load_pretrained_network(
     return report
 
 
-def _inputs(input_path: str | os.PathLike) -> list[Path]:
-    path = Path(input_path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
-        if not files:
-            raise FileNotFoundError(f"{path}: no .tif files in this folder.")
-        return files
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: input GeoTIFF not found.")
-    return [path]
-
-
 @torch.no_grad()
 def predict_geotiffs(
-    input_path: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike],
     members: Sequence[torch.nn.Module],
     bands: Sequence[str],
     output_dir: str | os.PathLike,
@@ -166,38 +154,25 @@ def predict_geotiffs(
     overlay: bool = True,
     band_names: Sequence[str] | None = None,
     save_probabilities: bool = False,
-    skip_corrupted: bool = False,
     texture: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[dict[str, str]]:
-    """Predict every GeoTIFF at ``input_path`` (file or folder); writes ``<name>_mask.tif`` (+ ``_overlay.png``,
-    + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and ``predictions.json`` listing them into
-    ``output_dir``. ``band_names`` name the bands of files that carry no band descriptions; ``texture`` appends the
-    channels training appended after loading (the run contract's GLCM texture), before the members normalise.
-
-    Every input is read and checked before anything is written: an unusable one ends the call with one line, or
-    with ``skip_corrupted`` is skipped, logged and counted."""
-    paths, skipped = [], []
-    for path in _inputs(input_path):
-        try:
-            read_geotiff(path, bands=bands, band_names=band_names)
-        except InputError as err:
-            if not skip_corrupted:
-                raise InputError(f"{err} (pass --skip_corrupted true to skip unusable inputs)") from err
-            logger.warning("skipping %s", err)
-            skipped.append(str(err))
-            continue
-        paths.append(path)
-    if not paths:
-        raise InputError(f"none of the inputs at {input_path} can be used" + (f": {skipped[0]}" if skipped else "."))
+    """Predict every GeoTIFF (or HKH ``.npy`` slice) of ``inputs``, each read and checked beforehand
+    (``RunContext.inputs``); writes
+    ``<name>_mask.tif`` (+ ``_overlay.png``, + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and
+    ``predictions.json`` listing them into ``output_dir``. ``band_names`` name the bands of files that carry no band
+    descriptions; ``texture`` appends the channels training appended after loading (the run contract's GLCM
+    texture), before the members normalise."""
+    paths = [Path(path) for path in inputs]
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths:
-        image, _ = read_geotiff(path, bands=bands, band_names=band_names)
+        image, meta = read_geotiff(path, bands=bands, band_names=band_names)
         inputs = texture(image) if texture is not None else image
         probs = inferer(torch.from_numpy(inputs)[None].to(device), list(members))
         mask = probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
-        record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", path))}
+        like = None if meta["transform"] is None else path  # an .npy slice has no georeferencing to copy
+        record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", like))}
         if save_probabilities:
             record["probabilities"] = str(out_dir / f"{path.stem}_probs.npy")
             with atomic_path(record["probabilities"]) as tmp, open(tmp, "wb") as f:
@@ -207,7 +182,4 @@ def predict_geotiffs(
         written.append(record)
         logger.info(f"{path.name}: wrote {record['mask']}")
     write_json_atomic(out_dir / "predictions.json", written)
-    if skipped:
-        logger.warning("%d of %d inputs skipped as unusable (skip_corrupted): %s", len(skipped),
-                       len(skipped) + len(paths), "; ".join(skipped))
     return written

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import logging
 import zlib
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -316,14 +316,22 @@ def _check_same_shape(image: Any, path: Path, first: tuple[tuple[int, ...], Path
                                         f"({first[1].name})")
 
 
-def _naming_subject(err: FileNotFoundError | CorruptedImageError, item: Mapping) -> Exception:
+def _naming_subject(err: FileNotFoundError | InputError, item: Mapping) -> Exception:
     """``err`` with the item's subject added to its one line (unchanged when the item has none)."""
     subject = item.get("subject") if isinstance(item, Mapping) else None
     if subject is None:
         return err
     if isinstance(err, CorruptedImageError):
         return CorruptedImageError(err.path, f"{err.problem} (subject {subject})")
-    return FileNotFoundError(f"{err} (subject {subject})")
+    return type(err)(f"{str(err).rstrip('.')} (subject {subject})")
+
+
+def _load_item(load: Callable[[dict], Any], item: Mapping, keys: Sequence[str], base_dir: str | Path | None) -> None:
+    """Read the images of ``keys`` of one item with ``load`` (a dictionary loading transform), paths resolved."""
+    paths = {key: Path(item[key]) for key in keys if item.get(key)}
+    if base_dir is not None:
+        paths = {key: path if path.is_absolute() else Path(base_dir) / path for key, path in paths.items()}
+    load({**item, **{key: str(path) for key, path in paths.items()}})
 
 
 def filter_loadable(
@@ -337,6 +345,7 @@ def filter_loadable(
     num_channels: int | None = None,
     strict: bool = False,
     same_shape: bool = False,
+    load: Callable[[dict], Any] | None = None,
 ) -> tuple[list[Mapping[Hashable, Any]], list[tuple[Mapping[Hashable, Any], str]]]:
     """Pre-screen a datalist by loading and checking every image of `keys`; returns (good items, [(item, reason)]).
 
@@ -344,7 +353,9 @@ def filter_loadable(
     With ``num_channels`` the images are loaded channel-first and must have that many channels; ``strict`` raises
     the first bad file's error, naming the item's subject, instead of skipping (an empty entry counts as missing
     under ``allow_missing_keys``). ``same_shape``: every image of a key must have the spatial size of the first
-    usable one (data batched without resizing, such as prepared slices).
+    usable one (data batched without resizing, such as prepared slices). ``load``: the dictionary transform that
+    reads an item's images instead (formats MONAI's readers do not know, e.g. ``LoadGeoTIFFd``), its
+    ``InputError`` the reason; it checks what it reads, the other arguments about reading are not used.
     """
     keys = [keys] if isinstance(keys, str) else list(keys)
     loader = RobustLoadImage(spatial_dims, num_channels is not None, True, reader, False, allow_constant,
@@ -362,6 +373,8 @@ def filter_loadable(
                         raise InputError(f"item (subject {item.get('subject', '?')}) has no {key!r} image.")
                     break
                 continue
+            if load is not None:
+                continue
             path = Path(item[key])
             if base_dir is not None and not path.is_absolute():
                 path = Path(base_dir) / path
@@ -375,6 +388,13 @@ def filter_loadable(
                     raise _naming_subject(e, item) from e
                 reason = str(e)
                 break
+        if reason is None and load is not None:
+            try:
+                _load_item(load, item, keys, base_dir)
+            except (FileNotFoundError, InputError) as e:
+                if strict:
+                    raise _naming_subject(e, item) from e
+                reason = str(e)
         if reason is None:
             good.append(item)
         else:

@@ -146,6 +146,45 @@ def geotiff_kinds(names: list[str], used: list[str]) -> list[Kind]:
         Kind("GeoTIFF missing", lambda p: p, ERROR),
         Kind("no CRS", tile(lambda t: t, crs=None), WARN, ""),
         Kind("some no-data pixels", tile(lambda t: _set(t, (slice(None), 0, 0), np.nan)), WARN, "non-finite"),
+        Kind("constant band", tile(lambda t: _set(t, (names.index(used[-1]),), 3.0)), WARN, "constant"),
+    ]
+
+
+def write_mask(path: Path, labels: np.ndarray, dtype: str = "uint8") -> Path:
+    """A single-band class-map GeoTIFF (the glacier bundle's ``label``)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    profile = {"driver": "GTiff", "height": labels.shape[0], "width": labels.shape[1], "count": 1, "dtype": dtype,
+               "crs": "EPSG:32645", "transform": from_origin(400000.0, 3100000.0, 30.0, 30.0)}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(labels.astype(dtype), 1)
+    return path
+
+
+def good_mask(size: int = 32) -> np.ndarray:
+    """Every one of the 4 glacier classes, in quarters."""
+    return np.kron(np.array([[0, 1], [2, 3]], dtype=np.uint8), np.ones((size // 2, size // 2), dtype=np.uint8))
+
+
+def mask_kinds(size: int = 32) -> list[tuple[Kind, str]]:
+    """(kind, suffix) of class masks beside a good ``size`` x ``size`` tile: GeoTIFF class maps and HKH ``.npy``
+    channel masks (H x W x 3)."""
+    def mask(values: Callable[[np.ndarray], np.ndarray], dtype: str = "uint8") -> Callable[[Path], Path]:
+        return lambda p: write_mask(p, values(good_mask(size)), dtype)
+
+    channels = np.stack([good_mask(size) > 0, good_mask(size) == 1, good_mask(size) == 2], -1).astype(np.float32)
+    return [
+        (Kind("mask of another size", mask(lambda m: m[: size // 2]), ERROR, "size"), ".tif"),
+        (Kind("mask label outside the classes", mask(lambda m: _set(m, (0, 0), 7)), ERROR, "class"), ".tif"),
+        (Kind("mask of fractional labels", mask(lambda m: m + 0.5, "float32"), ERROR, "class"), ".tif"),
+        (Kind("NaN in the mask", mask(lambda m: _set(m.astype(np.float32), (0, 0), np.nan), "float32"), ERROR,
+              "NaN"), ".tif"),
+        (Kind("corrupt mask", lambda p: (p.write_bytes(b"II*\x00" + b"\x00" * 64), p)[1], ERROR, "GeoTIFF"), ".tif"),
+        (Kind("mask missing", lambda p: p, ERROR), ".tif"),
+        (Kind(".npy mask with NaN", _npy(lambda m: _set(m, (0, 0, 1), np.nan), channels), ERROR, "NaN"), ".npy"),
+        (Kind(".npy mask of the wrong shape", _npy(lambda m: m[None, None], channels), ERROR, "shape"), ".npy"),
+        (Kind("not an .npy mask", lambda p: (p.write_bytes(b"\x93NUMPY broken"), p)[1], ERROR, ".npy"), ".npy"),
     ]
 
 

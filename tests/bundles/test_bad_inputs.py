@@ -143,22 +143,30 @@ def test_nifti_corpus_through_inference(bundle, checkpoints, tmp_path, caplog):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("bundle", NIFTI_COMMANDS[:3])
+@pytest.mark.parametrize("bundle", [*NIFTI_COMMANDS[:3], "glacier_segmentation"])
 def test_folder_of_good_and_bad_files(bundle, checkpoints, tmp_path, caplog):
     """Without skip_corrupted: one line, and not even the good file's output; with it: good written, bad counted."""
     caplog.set_level(logging.WARNING)
     folder = tmp_path / "inputs"
     folder.mkdir()
-    corpus.write_nifti(folder / "a_good.nii.gz", corpus.good_volume())
-    (folder / "b_bad.nii.gz").write_bytes(b"")
+    if bundle == "glacier_segmentation":
+        from monai_pipelines.data import HKH_BANDS
+
+        suffix, problem = ".tif", "not a readable GeoTIFF"
+        corpus.write_geotiff(folder / "a_good.tif", corpus.good_tile(list(HKH_BANDS)), list(HKH_BANDS))
+    else:
+        suffix, problem = ".nii.gz", "empty file (0 bytes)"
+        corpus.write_nifti(folder / "a_good.nii.gz", corpus.good_volume())
+    (folder / f"b_bad{suffix}").write_bytes(b"")
     with pytest.raises(Exception) as info:
         _inference(bundle, checkpoints[bundle], folder, tmp_path / "strict")
-    assert "b_bad.nii.gz: empty file (0 bytes)" in user_error_message(find_user_error(info.value))
+    assert f"b_bad{suffix}: {problem}" in user_error_message(find_user_error(info.value))
     assert _written(tmp_path / "strict") == []
 
     _inference(bundle, checkpoints[bundle], folder, tmp_path / "skipping", skip_corrupted=True)
     written = _written(tmp_path / "skipping")
-    names = [p.name for p in written] + [line for p in written if p.suffix == ".csv" for line in p.read_text().split()]
+    names = [p.name for p in written] + [line for p in written if p.suffix in (".csv", ".json")
+                                         for line in p.read_text().split()]
     assert any("a_good" in name for name in names) and not any("b_bad" in n for n in names), names
     assert "1 unusable input(s) skipped" in caplog.text
 
@@ -198,15 +206,28 @@ def test_geotiff_and_npy_corpus_through_glacier_inference(checkpoints, tmp_path,
     assert not problems, "\n".join(problems)
 
 
+def test_glacier_inference_on_an_hkh_npy_slice(checkpoints, tmp_path):
+    """A valid H x W x C ``.npy`` slice (the HKH format training reads) is predicted: a mask without georeferencing."""
+    import rasterio
+
+    from monai_pipelines.data import HKH_BANDS
+
+    np.save(tmp_path / "slice.npy", corpus.good_tile(list(HKH_BANDS)).transpose(1, 2, 0))
+    _inference("glacier_segmentation", checkpoints["glacier_segmentation"], tmp_path / "slice.npy", tmp_path / "out")
+    with rasterio.open(tmp_path / "out" / "slice_mask.tif") as mask:
+        assert mask.shape == (32, 32) and mask.crs is None and mask.read(1).max() < 4
+
+
 # ---------------------------------------------------------------------------------------------- training inputs
 def _tiny_training(bundle: str, data: Path) -> dict[str, Any]:
     from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
 
     overrides = {**TINY_SETUPS[bundle](data), "epochs": 1}
-    if "dataset_dir" not in overrides:  # the built-in demo data
-        from monai_pipelines.data.demo import resolve_dataset
+    if bundle == "glacier_segmentation":  # six 32-pixel tiles of its own, read whole (no slice of the demo's)
+        from monai_pipelines.data.synthetic.glacier_tiles import generate_glacier_tiles
 
-        overrides["dataset_dir"] = str(resolve_dataset(None, None, "glacier_tiles").dataset_dir)
+        overrides = {k: v for k, v in overrides.items() if not k.endswith("#datalist")}
+        overrides["dataset_dir"] = str(generate_glacier_tiles(data, n_tiles=6, size=32).parent)
     return overrides
 
 
@@ -277,6 +298,8 @@ def test_mismatched_pairs_stop_training(bundle, mismatch, tmp_path):
 BAD_KEY = {"mri_to_ct_unet3d": "image", "ct_phase_pix2pix": "condition", "glioma_grade_resnet50_3d": "flair",
            "mmgan_missing_modality": "image"}
 DATALIST_ID = {"training": "train#datalist", "evaluating": "evaluate#datalist"}
+# bundles whose evaluation reads the fold's validation split (as their training's validation does)
+EVALUATES_VALIDATION = {"glacier_segmentation": "validate#datalist"}
 
 
 class _Resolving(ConfigWorkflow):
@@ -291,6 +314,8 @@ class _Resolving(ConfigWorkflow):
 def _corpus_subjects(bundle: str, root: Path, manifest: dict, split: str) -> dict[str, tuple[Path, corpus.Kind]]:
     """One subject per corpus kind added to ``split`` of ``manifest`` (edited in place): subject -> (bad file, kind).
     MM-GAN reads prepared .npy slices, so its corpus is the slice kinds."""
+    if bundle == "glacier_segmentation":
+        return _glacier_subjects(root, manifest, split)
     template = manifest[split][0]
     bad_key = BAD_KEY[bundle]
     subjects = {}
@@ -312,6 +337,28 @@ def _corpus_subjects(bundle: str, root: Path, manifest: dict, split: str) -> dic
     return subjects
 
 
+def _glacier_subjects(root: Path, manifest: dict, split: str) -> dict[str, tuple[Path, corpus.Kind]]:
+    """The glacier corpus: a subject per GeoTIFF/.npy image kind (beside a good mask) and per mask kind (beside a
+    good tile), 32 x 32 pixels."""
+    from monai_pipelines.data import HKH_BANDS
+
+    names = list(HKH_BANDS)
+    used = ConfigParser.load_config_file(configs("glacier_segmentation", "train.json")[0])["bands"]
+    images = [(k, ".tif") for k in corpus.geotiff_kinds(names, used)] + [(k, ".npy") for k in corpus.npy_kinds(len(names))]
+    subjects = {}
+    for i, (kind, suffix, key) in enumerate([(k, s, "image") for k, s in images] +
+                                            [(k, s, "label") for k, s in corpus.mask_kinds()]):
+        subject = f"corpus_{i:02d}"
+        (root / subject).mkdir()
+        bad = kind.write(root / subject / f"{key}{suffix}")
+        good = corpus.write_geotiff(root / subject / "image.tif", corpus.good_tile(names), names) if key == "label" \
+            else corpus.write_mask(root / subject / "label.tif", corpus.good_mask())
+        manifest[split].append({"subject": subject, "fold": manifest[split][0]["fold"], key: f"{subject}/{bad.name}",
+                                "image" if key == "label" else "label": f"{subject}/{good.name}"})
+        subjects[subject] = (bad, kind)
+    return subjects
+
+
 def _command_args(bundle: str, command: str, data: Path, checkpoints: dict[str, Path]) -> tuple[list[str], dict]:
     overrides = _tiny_training(bundle, data)
     if command == "training":  # at the checkpoints' tiny sizes (the fastest the bundle runs)
@@ -322,7 +369,7 @@ def _command_args(bundle: str, command: str, data: Path, checkpoints: dict[str, 
 
 
 @pytest.mark.parametrize("command", ["training", "evaluating"])
-@pytest.mark.parametrize("bundle", NIFTI_COMMANDS)
+@pytest.mark.parametrize("bundle", [*NIFTI_COMMANDS, "glacier_segmentation"])
 def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tmp_path, caplog):
     """A corpus subject per kind in the split the command reads (training: training; evaluating: the held-out one).
 
@@ -335,8 +382,9 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
     overrides.pop("output_dir", None)
     dataset_dir = Path(overrides["dataset_dir"])
     manifest = json.loads((dataset_dir / "manifest.json").read_text())
-    split = "training" if command == "training" else \
+    split = "training" if command == "training" else "validation" if bundle in EVALUATES_VALIDATION else \
         json.loads(Path(files[-1]).read_text()).get("eval_split", "test")
+    datalist_id = DATALIST_ID[command] if command == "training" else EVALUATES_VALIDATION.get(bundle, DATALIST_ID[command])
     split_subjects = len({item["subject"] for item in manifest[split]})
     subjects = _corpus_subjects(bundle, dataset_dir, manifest, split)
     path = tmp_path / "manifest.json"
@@ -353,6 +401,8 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
         run(command, config_file=files, logging_file=False, **overrides, output_dir=str(out), skip_corrupted=True)
     except Exception as err:  # noqa: BLE001 - reported below
         problems.append(f"skip_corrupted run failed: {type(err).__name__}: {str(err)[:300]}")
+    if not _written(out):
+        problems.append("skip_corrupted run wrote no output")
     lines = caplog.text.splitlines()
     for subject, (bad, kind) in subjects.items():
         said = [line for line in lines if str(bad) in line or f"subject {subject})" in line]
@@ -363,8 +413,8 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
             problems.append(f"{kind.name}: used without a warning {kind.needle!r}")
     if f"{len(errors)} unusable input(s) skipped" not in caplog.text:
         problems.append(f"no count of the {len(errors)} skipped inputs at the end")
-    record = json.loads((out / "config" / ("config.json" if command == "training" else f"{command}.json"))
-                        .read_text())["settings"]
+    record = out / "config" / ("config.json" if command == "training" else f"{command}.json")
+    record = json.loads(record.read_text())["settings"] if record.is_file() else {}
     if record.get(f"{split}_subjects") != split_subjects + len(subjects) - len(errors):
         problems.append(f"{split}_subjects recorded {record.get(f'{split}_subjects')}, used "
                         f"{split_subjects + len(subjects) - len(errors)}")
@@ -387,7 +437,7 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
         workflow = _Resolving(config_file=files, workflow_type=None, run_id=command,
                               **{**overrides, "output_dir": str(out), "manifest": str(one)})
         try:
-            items = workflow.resolve(DATALIST_ID[command])
+            items = workflow.resolve(datalist_id)
         except Exception as err:  # noqa: BLE001 - the corpus classifies every failure
             user = find_user_error(err)
             line = user_error_message(user) if user else f"traceback: {type(err).__name__}: {err}"
@@ -398,13 +448,42 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
                 problems.append(f"{kind.name}, skip_corrupted false: {line}")
             continue
         if kind.expect == corpus.ERROR or subject not in {item["subject"] for item in items}:
-            problems.append(f"{kind.name}, skip_corrupted false: accepted by {DATALIST_ID[command]}")
+            problems.append(f"{kind.name}, skip_corrupted false: accepted by {datalist_id}")
     if _written(out):
         problems.append(f"skip_corrupted false wrote {_written(out)}")
     if sorted(p.name for p in dataset_dir.rglob("*")) != inputs_before:
         problems.append("the dataset folder changed")
     _tally(f"corpus x {bundle} {command} (skip_corrupted true and false)", problems, 2 * tried)
     assert not problems, "\n".join(problems)
+
+
+def test_glacier_band_statistics_are_fitted_on_the_usable_tiles_only(tmp_path):
+    """With skip_corrupted, tiles skipped for a bad mask or an all-NaN band do not reach the fitted band statistics
+    (the first's bands are valid, on another scale: it would shift them)."""
+    from monai_pipelines.data import HKH_BANDS
+    from monai_pipelines.transforms import BandNormalize
+
+    overrides = _tiny_training("glacier_segmentation", tmp_path / "data")
+    dataset_dir = Path(overrides["dataset_dir"])
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    usable = [item for item in manifest["training"] if item["fold"] != 0]
+    names, fold = list(HKH_BANDS), usable[0]["fold"]
+    for subject, bands, labels in [("bright_bad_mask", 1000 + 100 * corpus.good_tile(names), corpus.good_mask() + 5),
+                                   ("nan_band", np.full((len(names), 32, 32), np.nan), corpus.good_mask())]:
+        (dataset_dir / subject).mkdir()
+        corpus.write_geotiff(dataset_dir / subject / "image.tif", bands, names)
+        corpus.write_mask(dataset_dir / subject / "label.tif", labels)
+        manifest["training"].append({"subject": subject, "fold": fold, "image": f"{subject}/image.tif",
+                                     "label": f"{subject}/label.tif"})
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    workflow = _Resolving(config_file=configs("glacier_segmentation", "train.json")[0], workflow_type=None,
+                          run_id="training", **overrides, manifest=str(tmp_path / "manifest.json"),
+                          output_dir=str(tmp_path / "run"), skip_corrupted=True)
+    fitted = workflow.resolve("band_stats")
+    expected = BandNormalize.fit_datalist([{k: str(dataset_dir / item[k]) for k in ("image", "label")}
+                                           for item in usable], workflow.resolve("load")).state_dict()
+    np.testing.assert_allclose(fitted["mean"], expected["mean"], rtol=1e-5)
+    np.testing.assert_allclose(fitted["std"], expected["std"], rtol=1e-5)
 
 
 # ------------------------------------------------------------------ the corpus through the package's commands

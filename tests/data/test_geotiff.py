@@ -71,3 +71,38 @@ def test_load_dict_and_errors(real_data, tmp_path):
     (tmp_path / "junk.tif").write_text("not a tiff")
     with pytest.raises(ValueError, match="not a readable GeoTIFF"):
         read_geotiff(tmp_path / "junk.tif")
+
+
+def _mask(path, values, dtype="uint8"):
+    with rasterio.open(path, "w", driver="GTiff", height=values.shape[0], width=values.shape[1], count=1,
+                       dtype=dtype) as dst:
+        dst.write(values.astype(dtype), 1)
+    return path
+
+
+def test_masks_are_refused_in_one_line_naming_the_file(tmp_path):
+    """NaN, values that are not class numbers, another size than the image: never cast silently into classes."""
+    np.save(tmp_path / "image.npy", np.ones((4, 4, 2), np.float32))
+    load = LoadGeoTIFFd(num_classes=4)
+    cases = {
+        "nan.tif": (_mask(tmp_path / "nan.tif", np.where(np.eye(4) > 0, np.nan, 1), "float32"), "holds 4 NaN/Inf"),
+        "seven.tif": (_mask(tmp_path / "seven.tif", np.eye(4) * 7), r"value\(s\) \[7\] are not class numbers 0 .. 3"),
+        "half.tif": (_mask(tmp_path / "half.tif", np.eye(4) * 1.5, "float32"), r"\[1.5\] are not class numbers"),
+        "small.tif": (_mask(tmp_path / "small.tif", np.ones((2, 4))), r"mask size \(2, 4\) differs from the size \(4, 4\)"),
+        "nan.npy": (tmp_path / "nan.npy", "NaN/Inf"),
+    }
+    np.save(tmp_path / "nan.npy", np.where(np.eye(4)[..., None] > 0, np.nan, 0.0) * np.ones(3))
+    for name, (path, message) in cases.items():
+        with pytest.raises(ValueError, match=message) as info:
+            load({"image": str(tmp_path / "image.npy"), "label": str(path)})
+        assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value), name
+    good = load({"image": str(tmp_path / "image.npy"), "label": str(_mask(tmp_path / "good.tif", np.eye(4) * 3))})
+    assert good["label"].dtype == np.uint8 and good["label"].max() == 3
+
+
+def test_a_constant_band_is_used_with_a_warning(tmp_path, caplog):
+    np.save(tmp_path / "slice.npy", np.stack([np.full((4, 4), 2.0), np.eye(4)], -1).astype(np.float32))
+    with caplog.at_level("WARNING", logger="monai_pipelines"):
+        image, _ = read_geotiff(tmp_path / "slice.npy", band_names=["B2", "ndsi"])
+    assert image[0].tolist() == np.full((4, 4), 2.0).tolist()
+    assert f"{tmp_path / 'slice.npy'}: constant band(s) B2 (every pixel 2)" in caplog.text and "ndsi" not in caplog.text

@@ -63,3 +63,21 @@ def test_skip_corrupted_all_good_logs_nothing(datalist, tmp_path, caplog):
         out = screen_datalist(datalist[:1], "image", skip_corrupted=True, base_dir=tmp_path)
     assert out == datalist[:1]
     assert not [r for r in caplog.records if "skip" in r.getMessage()]
+
+
+def test_a_loading_transform_screens_formats_the_readers_do_not_know(tmp_path, caplog):
+    """``load``: the item is read by the pipeline's own dictionary loader (e.g. LoadGeoTIFFd); its one-line error
+    names the file and gains the subject, or the item is skipped with it."""
+    from monai_pipelines.data.geotiff import LoadGeoTIFFd
+
+    np.save(tmp_path / "image.npy", np.ones((4, 4, 2), np.float32))
+    np.save(tmp_path / "label.npy", np.ones((4, 4), np.uint8))
+    np.save(tmp_path / "seven.npy", np.full((4, 4), 7, np.uint8))
+    items = [{"subject": "ok", "image": "image.npy", "label": "label.npy"},
+             {"subject": "odd", "image": "image.npy", "label": "seven.npy"}]
+    load = LoadGeoTIFFd(num_classes=4)
+    with pytest.raises(InputError, match=r"seven.npy: mask value\(s\) \[7\] are not class numbers 0 .. 3 \(subject odd\)"):
+        screen_datalist(items, ["image", "label"], base_dir=tmp_path, load=load)
+    with caplog.at_level(logging.WARNING, logger="monai_pipelines"):
+        assert screen_datalist(items, ["image", "label"], True, base_dir=tmp_path, load=load) == items[:1]
+    assert "skipping item (subject odd): " + str(tmp_path / "seven.npy") in caplog.text
