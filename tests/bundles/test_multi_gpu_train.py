@@ -81,14 +81,22 @@ def _torchrun(bundle: str, overrides: dict[str, Any], spec_path: Path, command: 
 
 @pytest.mark.parametrize("bundle", list(BUNDLES))
 def test_two_ranks_train_write_once_and_resume(bundle: str, tmp_path: Path):
-    overrides = BUNDLES[bundle](tmp_path / "data")
-    out = tmp_path / "run"
-    overrides |= {"output_dir": str(out), "num_workers": 0}
+    overrides = BUNDLES[bundle](tmp_path / "data") | {"num_workers": 0}
+    # glioma without output_dir writes fold_0/run_YYYYMMDD_HHMMSS/: the two ranks must choose the same folder (rank 0
+    # decides), and --run_folder latest continues it on both
+    own_folder = bundle == "glioma_grade_resnet50_3d"
+    overrides |= {"bundle_root": str(tmp_path / "bundle")} if own_folder else {"output_dir": str(tmp_path / "run")}
     for epochs in (1, 2):  # the first with every id of train.json + multi_gpu_train.json resolved on both ranks
-        proc = _torchrun(bundle, overrides | {"epochs": epochs}, tmp_path / f"args_{epochs}.json",
+        again = {"run_folder": "latest"} if own_folder and epochs == 2 else {}
+        proc = _torchrun(bundle, overrides | again | {"epochs": epochs}, tmp_path / f"args_{epochs}.json",
                          every_id=epochs == 1)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert epochs == 2 or proc.stdout.count("resolved ") == 2, proc.stdout[-2000:]
+    out = tmp_path / "run"
+    if own_folder:
+        fold = tmp_path / "bundle" / "runs" / "default" / "fold_0"
+        (out,) = [p for p in fold.iterdir() if p.is_dir()]
+        assert out.name.startswith("run_") and len(list(fold.glob(".run_of_launch_*"))) == 2  # rank 0 chose, twice
 
     history = json.loads((out / "metrics" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]  # rank 0 alone writes; the second run resumed
@@ -100,19 +108,3 @@ def test_two_ranks_train_write_once_and_resume(bundle: str, tmp_path: Path):
     assert json.loads((out / "config" / "config.json").read_text())["settings"]
     for jsonl in out.rglob("*.jsonl"):  # per-epoch logs: one line per epoch, not one per rank
         assert len(jsonl.read_text().splitlines()) == 2, jsonl
-
-
-def test_glioma_ranks_share_one_run_folder(tmp_path: Path):
-    """Without output_dir glioma writes fold_0/run_YYYYMMDD_HHMMSS/: the two ranks must choose the same one (rank 0
-    decides), and --run_folder latest continues it on both."""
-    overrides = _glioma(tmp_path / "data") | {"bundle_root": str(tmp_path / "bundle"), "num_workers": 0, "epochs": 1}
-    proc = _torchrun("glioma_grade_resnet50_3d", overrides, tmp_path / "args_1.json")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    proc = _torchrun("glioma_grade_resnet50_3d", overrides | {"epochs": 2, "run_folder": "latest"},
-                     tmp_path / "args_2.json")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    fold = tmp_path / "bundle" / "runs" / "default" / "fold_0"
-    (run,) = [p for p in fold.iterdir() if p.is_dir()]
-    assert run.name.startswith("run_") and len(list(fold.glob(".run_of_launch_*"))) == 2  # rank 0 chose, twice
-    history = json.loads((run / "metrics" / "history.json").read_text())
-    assert [row["epoch"] for row in history] == [1, 2]  # both ranks resumed the same run

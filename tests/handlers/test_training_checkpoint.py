@@ -257,52 +257,45 @@ def _iteration(path: Path) -> int:
         return -1
 
 
-def test_sigkilled_run_resumes_and_finishes(tmp_path):
-    out = tmp_path / "run"
-    cmd = [sys.executable, str(SCRIPT), str(out), "--epochs", "10", "--sleep", "0.04", "--plot-every", "4"]
+def test_killed_mid_epoch_resumes_bit_identical_and_finishes(tmp_path):
+    """SIGKILL inside an epoch (checkpoint every iteration), rerun: every file the kill left is complete, and the rerun
+    finishes with the same weights, optimizer state and history (timings aside) as a run never interrupted, its
+    final model, plots and the last snapshots (with DataLoader workers: tests/bundles/test_kill_resume.py, every
+    bundle)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ckpt_dir = out / "checkpoints"
-    _kill_when(cmd, env, lambda: (ckpt_dir / "checkpoint_epoch2.pt").exists())
-    assert not (ckpt_dir / "model_final.pt").exists() and not (ckpt_dir / "checkpoint_epoch10.pt").exists()
+    args = ["--epochs", "4", "--every-n-iterations", "1", "--plot-every", "2"]
+    straight = tmp_path / "straight"  # in this process, with the script's one thread
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        build(straight, epochs=4, every_n_iterations=1, plot_every=2).trainer.run()
+    finally:
+        torch.set_num_threads(threads)
+    killed = tmp_path / "killed"
+    ckpt_dir = killed / "checkpoints"
+    cmd = [sys.executable, str(SCRIPT), str(killed), *args, "--sleep", "0.05"]
+    latest = ckpt_dir / "checkpoint_latest.pt"
+    _kill_when(cmd, env, lambda: latest.exists() and _iteration(latest) == 5)  # epoch 2, its 2nd of 3 batches
+    assert not (ckpt_dir / "model_final.pt").exists()
     for p in ckpt_dir.glob("*.pt"):  # whatever the kill interrupted, every checkpoint file is complete
         torch.load(p, weights_only=True)
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "resumed from" in rerun.stdout and "finished at epoch 10" in rerun.stdout
-    assert (ckpt_dir / "model_final.pt").exists()
-    assert not [p for p in ckpt_dir.iterdir() if p.name.endswith(".tmp")]
-    history = json.loads((out / "metrics" / "history.json").read_text())
-    assert [r["epoch"] for r in history] == list(range(1, 11))
-    assert (out / "plots" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_epoch*.pt")) == [f"checkpoint_epoch{e}.pt" for e in (10, 9)]
-
-
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_killed_mid_epoch_resumes_bit_identical(tmp_path, num_workers):
-    """SIGKILL inside an epoch (checkpoint every iteration), rerun: the same weights, optimizer state and history
-    (timings aside) as a run never interrupted, with DataLoader workers too."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["--epochs", "4", "--every-n-iterations", "1", "--num-workers", str(num_workers)]
-    straight = tmp_path / "straight"
-    subprocess.run([sys.executable, str(SCRIPT), str(straight), *args], check=True, env=env, timeout=300,
-                   capture_output=True)
-    killed = tmp_path / "killed"
-    cmd = [sys.executable, str(SCRIPT), str(killed), *args, "--sleep", "0.05"]
-    latest = killed / "checkpoints" / "checkpoint_latest.pt"
-    _kill_when(cmd, env, lambda: latest.exists() and _iteration(latest) == 5)  # epoch 2, its 2nd of 3 batches
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "at epoch 1, iteration 5" in rerun.stdout or "iteration 6" in rerun.stdout, rerun.stdout
-    a = torch.load(straight / "weights_at_end.pt", weights_only=True)
-    b = torch.load(killed / "weights_at_end.pt", weights_only=True)
+    assert "finished at epoch 4" in rerun.stdout
+    a = torch.load(straight / "checkpoints" / "model_final.pt", weights_only=True)["network"]
+    b = torch.load(ckpt_dir / "model_final.pt", weights_only=True)["network"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     pa = torch.load(straight / "checkpoints" / "checkpoint_latest.pt", weights_only=True)
-    pb = torch.load(killed / "checkpoints" / "checkpoint_latest.pt", weights_only=True)
+    pb = torch.load(latest, weights_only=True)
     for key in ("optimizer", "scheduler", "trainer"):
         assert str(pa[key]) == str(pb[key]), key
     rows = [[{k: v for k, v in r.items() if k != "epoch_time"} for r in p["history"]["history"]] for p in (pa, pb)]
-    assert rows[0] == rows[1]
+    assert rows[0] == rows[1] and [r["epoch"] for r in rows[1]] == [1, 2, 3, 4]
+    assert not [p for p in ckpt_dir.iterdir() if p.name.endswith(".tmp")]
+    assert (killed / "plots" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_epoch*.pt")) == [f"checkpoint_epoch{e}.pt" for e in (3, 4)]
 
 
 def test_best_by_evaluator_metric_ignores_stale_validation(tmp_path):
