@@ -128,6 +128,9 @@ class TrainingHistory:
         optimizer: whose learning rates to record; default ``trainer.optimizer``.
         output_keys: more scalars of ``engine.state.output`` averaged per epoch as ``train_{key}``
             (e.g. a GAN's ``g_loss``, ``d_loss``).
+        plot_every: draw the curves every this many epochs, and at the end of the run (also an early stop).
+        plot_interval: but not again within this many seconds of the last drawing or the start (0: no limit); a
+            drawing costs seconds, which short epochs would otherwise spend plotting.
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class TrainingHistory:
         optimizer: torch.optim.Optimizer | None = None,
         plot_every: int = 1,
         output_keys: Sequence[str] = (),
+        plot_interval: float = 30.0,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.trainer_metrics = None if trainer_metrics is None else list(trainer_metrics)
@@ -150,6 +154,9 @@ class TrainingHistory:
         self.loss_output_transform = loss_output_transform or from_engine(["loss"], first=True)
         self.optimizer = optimizer
         self.plot_every = max(int(plot_every), 1)
+        self.plot_interval = max(float(plot_interval), 0.0)
+        self._last_plot = time.monotonic()
+        self._plotted_epoch: int | None = None
         self.output_keys = list(output_keys)
         self._extra = {k: from_engine([k], first=True) for k in self.output_keys if k != "loss"}
         self.history: list[dict[str, Any]] = []
@@ -166,9 +173,14 @@ class TrainingHistory:
         return None if not self.plot_name else self.output_dir / self.plot_name
 
     def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._on_started)
         engine.add_event_handler(Events.EPOCH_STARTED, self._on_epoch_started)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._on_iteration_completed)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
+        engine.add_event_handler(Events.COMPLETED, self._on_completed)
+
+    def _on_started(self, engine: Engine) -> None:
+        self._last_plot = time.monotonic()
 
     def _on_epoch_started(self, engine: Engine) -> None:
         self._epoch_start = time.perf_counter()
@@ -221,11 +233,24 @@ class TrainingHistory:
         if not is_main_process():
             return
         self.write_json()
-        if self.plot_path is not None and (row["epoch"] % self.plot_every == 0 or self._last_epoch(engine)):
-            try:
-                self.plot()
-            except Exception as e:  # a plot must never end a training run
-                logger.warning("training curves not plotted: %s", e)
+        due = row["epoch"] % self.plot_every == 0 and time.monotonic() - self._last_plot >= self.plot_interval
+        if due or self._last_epoch(engine):
+            self._plot_now()
+
+    def _on_completed(self, engine: Engine) -> None:
+        """The end of a run (last epoch, early stop, time budget): the drawing shows every epoch."""
+        if is_main_process() and self.history and self._plotted_epoch != self.history[-1].get("epoch"):
+            self._plot_now()
+
+    def _plot_now(self) -> None:
+        if self.plot_path is None:
+            return
+        try:
+            self.plot()
+        except Exception as e:  # a plot must never end a training run
+            logger.warning("training curves not plotted: %s", e)
+        self._last_plot = time.monotonic()
+        self._plotted_epoch = self.history[-1].get("epoch") if self.history else None
 
     @staticmethod
     def _last_epoch(engine: Engine) -> bool:

@@ -91,3 +91,30 @@ def test_extra_output_scalars_for_gan_trainers(tmp_path):
     assert history.history[1]["train_d_loss"] == pytest.approx(20.0)
     assert history.history[1]["train_g_loss"] == pytest.approx(2.0) == history.history[1]["train_loss"]
     assert (tmp_path / "training_curves.png").exists()
+
+
+@pytest.mark.parametrize("interval, expected", [(0.0, [1, 2, 3, 4]), (30.0, [4])])
+def test_curves_are_drawn_at_most_every_plot_interval_seconds_and_at_the_end(tmp_path, monkeypatch, interval,
+                                                                            expected):
+    from ignite.engine import Engine
+
+    engine = Engine(lambda e, b: {"loss": float(b)})
+    history = TrainingHistory(tmp_path, plot_interval=interval)
+    drawn = []
+    monkeypatch.setattr(history, "plot", lambda: drawn.append(len(history.history)))
+    history.attach(engine)
+    engine.run([1, 2], max_epochs=4)  # four epochs within a second
+    assert drawn == expected
+
+
+def test_an_early_stop_draws_every_epoch_it_ran(tmp_path, monkeypatch):
+    from ignite.engine import Engine, Events
+
+    engine = Engine(lambda e, b: {"loss": float(b)})
+    history = TrainingHistory(tmp_path)
+    drawn = []
+    monkeypatch.setattr(history, "plot", lambda: drawn.append(len(history.history)))
+    history.attach(engine)
+    engine.add_event_handler(Events.EPOCH_COMPLETED(once=2), lambda e: e.terminate())
+    engine.run([1, 2], max_epochs=10)
+    assert drawn == [2]
