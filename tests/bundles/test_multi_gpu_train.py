@@ -41,7 +41,9 @@ def _mmgan(data: Path) -> dict[str, Any]:
 
 
 def _glioma(data: Path) -> dict[str, Any]:
-    return {"dataset_dir": str(glioma_test.tiny_dataset(data)), "cache_dir": str(data / "cache"), **glioma_test.TINY}
+    # the per-epoch report plots are checked in its own tests: here they would only cost seconds per epoch
+    return {"dataset_dir": str(glioma_test.tiny_dataset(data)), "cache_dir": str(data / "cache"), **glioma_test.TINY,
+            "per_epoch_plots": False}
 
 
 def _glacier(data: Path) -> dict[str, Any]:
