@@ -145,7 +145,7 @@ def load_pretrained_network(
 
 @torch.no_grad()
 def predict_geotiffs(
-    inputs: Sequence[str | os.PathLike],
+    inputs: Sequence[Mapping[str, Any]],
     members: Sequence[torch.nn.Module],
     bands: Sequence[str],
     output_dir: str | os.PathLike,
@@ -156,13 +156,13 @@ def predict_geotiffs(
     save_probabilities: bool = False,
     texture: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[dict[str, str]]:
-    """Predict every GeoTIFF (or HKH ``.npy`` slice) of ``inputs``, each read and checked beforehand
-    (``RunContext.inputs``); writes
+    """Predict the GeoTIFF (or HKH ``.npy`` slice) ``"image"`` of every item of ``inputs``, each read and checked
+    beforehand (``RunContext.inputs``); writes
     ``<name>_mask.tif`` (+ ``_overlay.png``, + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and
     ``predictions.json`` listing them into ``output_dir``. ``band_names`` name the bands of files that carry no band
     descriptions; ``texture`` appends the channels training appended after loading (the run contract's GLCM
     texture), before the members normalise."""
-    paths = [Path(path) for path in inputs]
+    paths = [Path(item["image"]) for item in inputs]
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
