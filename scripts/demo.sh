@@ -25,8 +25,7 @@ $PY -m monai.bundle run evaluating --config_file "['$CONFIGS/train.json','$CONFI
 
 echo "== 3/4 export TorchScript (the network is defined by the checkpoint's run contract, via inference.json)"
 $PY -m monai.bundle ckpt_export network_def --filepath "$OUT/model.ts" --ckpt_file "$OUT/checkpoints/checkpoint_best.pt" \
-  --key_in_ckpt network --meta_file $CONFIGS/metadata.json --config_file $CONFIGS/inference.json --run_name "$RUN" \
-  --ckpt_path "$OUT/checkpoints/checkpoint_best.pt"
+  --key_in_ckpt network --meta_file $CONFIGS/metadata.json --config_file $CONFIGS/inference.json --run_name "$RUN"
 
 echo "== 4/4 infer on a test subject's T1 (NIfTI in -> synthetic CT NIfTI out, same grid)"
 read -r IMAGE LABEL < <($PY -c "

@@ -46,3 +46,33 @@ def test_expressions_compile_after_reference_substitution(path: Path):
         except SyntaxError as e:
             broken.append(f"{expr!r}: {e.msg}")
     assert broken == []
+
+
+def _references(config: Any, item_id: str) -> set[str]:
+    """Every id that ``item_id`` of ``config`` refers to, directly or through the ids it refers to."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser(config)
+    seen: set[str] = set()
+    todo = [item_id]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in parser:
+            found = ReferenceResolver.find_refs_in_config(parser[current], current)
+            todo += [ref for ref in found if not ref.startswith(f"{current}#")]
+    return seen - {item_id}
+
+
+@pytest.mark.parametrize("bundle", sorted({p.parent.parent.name for p in CONFIG_FILES}))
+def test_network_definition_resolves_without_run_context(bundle: str):
+    """``ckpt_export`` and ``verify_net_in_out`` parse inference.json with a plain ConfigParser (no RunContext adds
+    the standard ids): everything ``network_def`` depends on is written in the file itself."""
+    from monai.bundle import ConfigParser
+
+    config = json.loads((repo_root() / "bundles" / bundle / "configs" / "inference.json").read_text())
+    parser = ConfigParser(config)
+    missing = sorted(ref for ref in _references(config, "network_def") if ref not in parser)
+    assert missing == [], f"network_def of {bundle}/inference.json needs ids the file does not define: {missing}"

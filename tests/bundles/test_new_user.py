@@ -158,8 +158,12 @@ def test_second_checkout_lowercase_booleans_and_one_line_errors(bundle: str, tmp
     (ckpt,) = (Path(out) / "checkpoints").glob(ckpt_name)
     bundle_dir = clone / "bundles" / bundle
     meta, net_files = str(bundle_dir / "configs" / "metadata.json"), str(bundle_dir / "configs" / net_config)
-    net_args = {"config_file": net_files, "meta_file": meta, **({"ckpt_path": str(ckpt)} if net_config ==
-                                                               "inference.json" else overrides)}
+    # as the README types it: inference.json finds the checkpoint by its own defaults (no --ckpt_path), and
+    # ckpt_export/verify_net_in_out resolve it without RunContext (run_name only where the run has another name)
+    default_name = json.loads(Path(net_files).read_text()).get("run_name", "default")
+    net_args = {"config_file": net_files, "meta_file": meta, **(
+        ({"run_name": settings["run_name"]} if settings["run_name"] != default_name else {})
+        if net_config == "inference.json" else overrides)}
     exported = Path(out) / "model.ts"
     proc = monai_bundle("ckpt_export", "network_def", root=clone, filepath=str(exported), ckpt_file=str(ckpt),
                         key_in_ckpt="network", **net_args)
