@@ -95,6 +95,14 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def network_spatial_dims(network: torch.nn.Module) -> int | None:
+    """2 or 3: the dimensionality of the network's first convolution (None when it has none)."""
+    for module in network.modules():
+        if isinstance(module, torch.nn.modules.conv._ConvNd) and module.weight.ndim in (4, 5):
+            return module.weight.ndim - 2
+    return None
+
+
 def network_to_channels_last(network: torch.nn.Module, spatial_dims: int) -> torch.nn.Module:
     """Move a network's conv weights to channels-last (2D) or channels-last-3d (3D)."""
     return network.to(memory_format=memory_format(spatial_dims + 2))

@@ -16,7 +16,13 @@ from monai.engines.utils import IterationEvents
 from monai.engines.workflow import Workflow
 from monai.utils.enums import CommonKeys as Keys
 
-from monai_pipelines.engines.amp import autocast, grad_scaler, network_to_channels_last, to_channels_last
+from monai_pipelines.engines.amp import (
+    autocast,
+    grad_scaler,
+    network_spatial_dims,
+    network_to_channels_last,
+    to_channels_last,
+)
 from monai_pipelines.engines.run_settings import takes_run_settings
 
 __all__ = ["SupervisedTrainer"]
@@ -29,10 +35,13 @@ def unpack_batch(engine: Any, batchdata: Any) -> tuple[Any, Any, tuple, dict]:
     batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
     inputs, targets, args, kwargs = (*batch, (), {}) if len(batch) == 2 else batch
     if engine.channels_last:
-        if not engine._channels_last_done and isinstance(inputs, torch.Tensor) and inputs.ndim in (4, 5):
-            network_to_channels_last(engine.network, inputs.ndim - 2)
+        # the network's own dimensionality: a 2D network may see whole volumes through a slice-wise inferer
+        dims = network_spatial_dims(engine.network)
+        if not engine._channels_last_done and dims is not None:
+            network_to_channels_last(engine.network, dims)
             engine._channels_last_done = True
-        inputs = to_channels_last(inputs)
+        if isinstance(inputs, torch.Tensor) and inputs.ndim == (dims or inputs.ndim - 2) + 2:
+            inputs = to_channels_last(inputs)
     return inputs, targets, args, kwargs
 
 

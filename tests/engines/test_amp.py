@@ -77,3 +77,23 @@ def test_amp_stays_fp32_where_the_cpu_only_emulates_bf16(monkeypatch, caplog):
     with autocast("cpu", enabled=True, dtype="fp16"):  # asked for fp16 explicitly: as asked
         assert (a @ b).dtype == torch.float16
     assert amp.amp_enabled("cuda", True)  # the check is about CPUs only
+
+
+def test_evaluator_channels_last_with_a_2d_network_on_volumes():
+    """A 2D network evaluated slice by slice on whole volumes (pix2pix's evaluator): channels_last follows the
+    network's dimensionality, not the 5D input's (failed: "required rank 5 tensor to use channels_last_3d")."""
+    from monai.inferers import SliceInferer
+
+    from monai_pipelines.engines import SupervisedEvaluator
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1))
+    volume = torch.rand(1, 1, 8, 8, 5)
+    expected = SliceInferer(spatial_dim=2, roi_size=(8, 8))(volume, net)
+    evaluator = SupervisedEvaluator(device=torch.device("cpu"), val_data_loader=[{"image": volume, "label": volume}],
+                                    network=net, inferer=SliceInferer(spatial_dim=2, roi_size=(8, 8)),
+                                    channels_last=True)
+    evaluator.run()
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(evaluator.state.output[0]["pred"] if isinstance(evaluator.state.output, list)
+                          else evaluator.state.output["pred"], expected, atol=1e-6)
