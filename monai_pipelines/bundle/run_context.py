@@ -341,14 +341,18 @@ class RunContext:
         return summary
 
     def start_line(self) -> str:
-        from monai_pipelines.engines.amp import amp_enabled
+        from monai_pipelines.engines.amp import amp_dtype, amp_enabled
 
-        amp = bool(self.get("amp", False))
-        precision = "bf16/fp16 autocast" if amp_enabled(self.device, amp, self.get("amp_dtype")) else "fp32"
+        precision = "fp32"
+        if amp_enabled(self.device, bool(self.get("amp", False)), self.get("amp_dtype")):
+            dtype = amp_dtype(self.device, self.get("amp_dtype"))
+            precision = "fp16 autocast with loss scaling" if dtype == torch.float16 else "bf16 autocast"
+        dist = torch.distributed
+        ranks = (f", {self.world_size} rank{'s' if self.world_size > 1 else ''} over {dist.get_backend()}"
+                 if dist.is_available() and dist.is_initialized() else "")
         parts = [f"{self.command}{' ' + self.bundle if self.bundle else ''}: device {self.device} ({precision}"
                  f"{', channels_last' if self.get('channels_last', False) else ''}, {self.num_workers} loader "
-                 f"workers, {torch.get_num_threads()} threads"
-                 f"{f', {self.world_size} ranks' if self.world_size > 1 else ''})"]
+                 f"workers, {torch.get_num_threads()} threads{ranks})"]
         if "data" in self.parser.config:
             data, counts = self.get("data"), self.data_summary()
             parts.append(f"data {data.dataset_dir} (manifest {data.manifest}; fold {self.get('fold', 0)}: "
