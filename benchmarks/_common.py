@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from monai_pipelines.engines.amp import cpu_has_native_bf16 as _cpu_has_native_bf16
+
 PEAK_RSS_NOTE = ("peak RSS: the process's resident-set high-water mark (Linux VmHWM), reset through "
                  "/proc/self/clear_refs before each run of a variant and read after it, so it includes the process "
                  "baseline (Python, torch, the benchmark's data)")
@@ -99,26 +101,50 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def sync(device: torch.device | str | None = None) -> None:
+    """Wait for the GPU's queued work (a no-op on a CPU), so that a host clock times what was launched."""
+    if torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda"):
+        torch.cuda.synchronize()
+
+
 def timed_steps(step: Callable[[], object], n: int) -> list[float]:
-    """Seconds of each of ``n`` calls of ``step``."""
+    """Seconds of each of ``n`` calls of ``step`` (the GPU synchronised before and after each)."""
     times = []
     for _ in range(n):
+        sync()
         start = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - start)
     return times
 
 
+def peak_label() -> str:
+    """The peak-memory column: the GPU's allocated peak where a GPU runs the benchmark, else the process's RSS."""
+    return "peak GPU MiB" if torch.cuda.is_available() else "peak RSS MiB"
+
+
+def _reset_peak() -> None:
+    reset_peak_rss()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak() -> float:
+    """MiB: torch's allocated peak on the GPU since :func:`_reset_peak`, else the process's peak RSS."""
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else peak_rss_mb()
+
+
 def alternate(runs: dict[str, Callable[[], list[float]]], repeats: int) -> dict[str, tuple[float, float, int]]:
-    """Run every variant ``repeats`` times, alternating the order; name -> (median s, peak RSS MiB, samples)."""
+    """Run every variant ``repeats`` times, alternating the order; name -> (median s, peak MiB, samples)."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     peaks: dict[str, float] = dict.fromkeys(runs, 0.0)
     names = list(runs)
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
-            reset_peak_rss()
+            _reset_peak()
             times[name].extend(runs[name]())
-            peaks[name] = max(peaks[name], peak_rss_mb())
+            peaks[name] = max(peaks[name], _peak())
     return {name: (statistics.median(times[name]), peaks[name], len(times[name])) for name in names}
 
 
@@ -129,35 +155,153 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(out)
 
 
+#: autocast precisions a benchmark can compare: fp16 uses a GradScaler (as the package's trainers do for fp16)
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def default_precisions(device: torch.device | str) -> list[str]:
+    """fp32 and bf16 everywhere (bf16 labelled emulated on a CPU without it); fp16 + GradScaler on a GPU."""
+    return ["fp32", "bf16", "fp16"] if torch.device(device).type == "cuda" else ["fp32", "bf16"]
+
+
+def precision_label(precision: str, device: torch.device | str) -> str:
+    if precision == "bf16":
+        return "bf16" if torch.device(device).type == "cuda" else bf16_label()
+    return "fp16 + GradScaler" if precision == "fp16" else precision
+
+
+class MixedPrecision:
+    """Autocast and loss scaling of one benchmark's networks at a precision ("fp32", "bf16", "fp16"): one GradScaler
+    per optimiser and precision (active for fp16 only), kept across steps as a training loop keeps it."""
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self._scalers: dict[tuple[str, int], torch.amp.GradScaler] = {}
+
+    def autocast(self, precision: str):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+    def backward_step(self, precision: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """``loss.backward(); optimizer.step()``, through the optimiser's GradScaler for fp16."""
+        key = (precision, id(optimizer))
+        if key not in self._scalers:
+            self._scalers[key] = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
+        scaler = self._scalers[key]
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+
+def step_flops(step: Callable[[], object]) -> float:
+    """FLOPs of one call of ``step`` (convolutions and matrix products, forward and backward: PyTorch's counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+_CEILINGS: dict[str, tuple[float, str]] = {}
+
+
+def matmul_ceiling(device: torch.device | str) -> tuple[float, str]:
+    """(FLOP/s, what) of a large matrix product on ``device``, the median of 10 after warm-up: bf16 8192^3 on a GPU,
+    fp32 1024^3 on a CPU (bf16 there only where it is native). Measured once per process."""
+    device = torch.device(device)
+    if device.type in _CEILINGS:
+        return _CEILINGS[device.type]
+    # the function imported with this module, not the attribute that engine_real_bf16() replaces during a benchmark
+    native = device.type == "cuda" or _cpu_has_native_bf16()
+    n, dtype = (8192, torch.bfloat16) if native else (1024, torch.float32)
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=g)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=g)
+    for _ in range(3):
+        a @ b
+    times = timed_steps(lambda: a @ b, 10)
+    what = f"{'bf16' if dtype == torch.bfloat16 else 'fp32'} {n}^3 matmul"
+    _CEILINGS[device.type] = (2 * n**3 / statistics.median(times), what)
+    return _CEILINGS[device.type]
+
+
+def ceiling_note(device: torch.device | str) -> str:
+    rate, what = matmul_ceiling(device)
+    return (f"Matrix-product ceiling measured in this run on {torch.device(device).type}: {rate / 1e9:.1f} GFLOP/s "
+            f"({what}); \"% of ceiling\" is the step's FLOPs (PyTorch's counter) over its median time, over it.")
+
+
+@contextlib.contextmanager
+def cudnn_mode(mode: str | None) -> Iterator[None]:
+    """cuDNN as a bundle run sets it: "deterministic" (``set_determinism``, the bundles' default) or "benchmark"
+    (``--cudnn_benchmark true``: autotuned, not bit-reproducible); None leaves PyTorch's defaults."""
+    saved = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    if mode is not None:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = mode == "deterministic", mode == "benchmark"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+
+
 def training_variants(
-    build: Callable[[bool], Callable[[bool], None]],
+    build: Callable[..., Callable[[str], None]],
     batch: int,
     iterations: int,
     repeats: int,
     bf16: bool = True,
+    device: torch.device | str = "cpu",
+    precisions: Sequence[str] | None = None,
+    compile: bool = False,
 ) -> str:
-    """Training step fp32 / bf16 / channels_last / both, alternated; a markdown table with ratios to fp32.
+    """Training step per precision, channels_last, cuDNN mode and torch.compile, alternated; a markdown table with
+    ratios to fp32.
 
     Args:
-        build: ``build(channels_last)`` returns ``step(bf16)``, one training step on fixed data (networks built once).
+        build: ``build(channels_last, compiled)`` returns ``step(precision)``, one training step on fixed data
+            (networks built once per layout).
         batch: samples per step (for samples/s).
         bf16: include the bf16 variants (real ``torch.autocast``, labelled as emulated where it is).
+        device: where the step runs (figures then name the GPU's peak memory; on a GPU the mixed-precision,
+            channels-last step is also timed under the bundles' deterministic cuDNN and under cudnn.benchmark).
+        precisions: the precisions compared (default: :func:`default_precisions`); each also with channels_last
+            except fp16, and the fastest mixed precision also compiled when ``compile``.
     """
-    label = bf16_label()
-    variants = [("fp32", False, False), ("channels_last", False, True)]
-    if bf16:
-        variants[1:1] = [(label, True, False)]
-        variants.append((f"{label} + channels_last", True, True))
-    steps = {cl: build(cl) for cl in (False, True)}
+    precisions = [p for p in (precisions or default_precisions(device)) if bf16 or p != "bf16"]
+    mixed = "bf16" if "bf16" in precisions else precisions[0]
+    mixed_cl = f"{precision_label(mixed, device)} + channels_last" if mixed != "fp32" else "channels_last"
+    # (name, precision, channels_last, compiled, cuDNN mode)
+    variants = [(precision_label(p, device), p, False, False, None) for p in precisions]
+    variants.append(("channels_last", "fp32", True, False, None))
+    if mixed != "fp32":
+        variants.append((mixed_cl, mixed, True, False, None))
+    if torch.device(device).type == "cuda":
+        variants += [(f"{mixed_cl}, cuDNN deterministic (bundles' default)", mixed, True, False, "deterministic"),
+                     (f"{mixed_cl}, cudnn.benchmark", mixed, True, False, "benchmark")]
+    if compile:
+        variants.append((f"{mixed_cl} + compile", mixed, True, True, None))
+    steps = {(cl, compiled): build(cl, compiled) for _, _, cl, compiled, _ in variants}
+
+    def timed(step: Callable[[str], None], precision: str, mode: str | None) -> list[float]:
+        with cudnn_mode(mode):
+            return timed_steps(lambda: step(precision), iterations)
+
     runs = {}
-    for name, amp, cl in variants:
-        steps[cl](amp)  # warm-up
-        runs[name] = (lambda s=steps[cl], a=amp: timed_steps(lambda: s(a), iterations))
+    for name, precision, cl, compiled, mode in variants:
+        with cudnn_mode(mode):  # warm-up (compilation, cuDNN's algorithm search, the allocator)
+            steps[cl, compiled](precision)
+            steps[cl, compiled](precision)
+        runs[name] = (lambda s=steps[cl, compiled], p=precision, m=mode: timed(s, p, m))
+    flops = step_flops(lambda: steps[False, False]("fp32"))
     results = alternate(runs, repeats)
-    base = results["fp32"][0]
-    rows = [[name, f"{t:.4f}", f"{batch / t:.2f}", f"x{base / t:.2f}", f"{peak:.0f}", n]
-            for name, (t, peak, n) in results.items()]
-    return table(["variant", "s/iteration (median)", "samples/s", "speed-up vs fp32", "peak RSS MiB", "iterations"], rows)
+    base, (ceiling, _) = results["fp32"][0], matmul_ceiling(device)
+    rows = [[name, f"{t:.4f}", f"{batch / t:.2f}", f"x{base / t:.2f}", f"{flops / t / 1e9:.1f}",
+             f"{100 * flops / t / ceiling:.0f}", f"{peak:.0f}", n] for name, (t, peak, n) in results.items()]
+    return table(["variant", "s/iteration (median)", "samples/s", "speed-up vs fp32", "GFLOP/s", "% of ceiling",
+                  peak_label(), "iterations"], rows) + f"\n\n{ceiling_note(device)}"
 
 
 def network_parser(doc: str, size: int, batch: int) -> argparse.ArgumentParser:
@@ -168,6 +312,10 @@ def network_parser(doc: str, size: int, batch: int) -> argparse.ArgumentParser:
     parser.add_argument("--iterations", type=int, default=3, help="timed steps per run")
     parser.add_argument("--repeats", type=int, default=2, help="alternated runs per variant")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 variants")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=None,
+                        help="autocast precisions to compare (default: fp32 and bf16; fp16 + GradScaler too on a GPU)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (mixed precision, channels_last)")
     return parser
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from ignite.engine import Events
 
-from monai_pipelines.engines.amp import to_channels_last
+from monai_pipelines.engines.amp import autocast, grad_scaler, to_channels_last
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import peak_rss_mb, reset_peak_rss, table  # noqa: E402
+from _common import peak_rss_mb, reset_peak_rss, sync, table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         clip, device, channels_last = get("grad_clip_norm"), trainer.state.device, trainer.channels_last
 
         batches = iter(())
+        scaler = grad_scaler(device, trainer.amp, trainer.amp_dtype)  # the trainer's precision, its own scaler
 
         def plain_step() -> float:
             """One plain step on the next batch of the same loader (its own pass over it); its seconds."""
@@ -79,11 +80,15 @@ def main(argv: list[str] | None = None) -> None:
             if channels_last:
                 x = to_channels_last(x)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(network(x), y).mean()
-            loss.backward()
+            with autocast(device, trainer.amp, trainer.amp_dtype):
+                loss = loss_fn(network(x), y).mean()
+            scaler.scale(loss).backward()
             if clip is not None:
+                scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(network.parameters(), clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
+            sync(device)
             return time.perf_counter() - start
 
         times: dict[str, list[float]] = {"plain PyTorch loop": [], "bundle engine + handlers": []}
@@ -93,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             last.clear()  # the first iteration of an epoch includes the loader's start: not timed
 
         def iteration_completed(engine) -> None:
+            sync(device)
             now = time.perf_counter()
             if last:
                 times["bundle engine + handlers"].append(now - last[0])

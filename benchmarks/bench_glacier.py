@@ -17,7 +17,7 @@ from monai_pipelines.engines.amp import network_to_channels_last, to_channels_la
 from monai_pipelines.networks import GlacierUNet
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import PEAK_RSS_NOTE, cpu_autocast, network_parser, step_optimiser, training_variants  # noqa: E402
+from _common import PEAK_RSS_NOTE, MixedPrecision, network_parser, step_optimiser, training_variants  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,30 +26,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decoder-channels", type=int, nargs=5, default=(256, 128, 64, 32, 16),
                         help="decoder widths (default: the bundle's)")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(args.batch, 7, args.size, args.size, generator=g)
     y = torch.randint(0, 4, (args.batch, args.size, args.size), generator=g)
 
-    def build(channels_last: bool):
+    def build(channels_last: bool, compiled: bool = False):
         torch.manual_seed(0)
         net = GlacierUNet(7, 4, backbone=args.backbone, decoder_channels=tuple(args.decoder_channels))
-        inputs = x
+        net, inputs, targets = net.to(device), x.to(device), y.to(device)
         if channels_last:
-            net, inputs = network_to_channels_last(net, 2), to_channels_last(x)
-        opt = step_optimiser(net)
+            net, inputs = network_to_channels_last(net, 2), to_channels_last(inputs)
+        opt, mixed = step_optimiser(net), MixedPrecision(device)
+        model = torch.compile(net) if compiled else net
 
-        def step(bf16: bool) -> None:
+        def step(precision: str) -> None:
             opt.zero_grad(set_to_none=True)
-            with cpu_autocast(bf16):
-                loss = torch.nn.functional.cross_entropy(net(inputs).float(), y)
-            loss.backward()
-            opt.step()
+            with mixed.autocast(precision):
+                loss = torch.nn.functional.cross_entropy(model(inputs).float(), targets)
+            mixed.backward_step(precision, loss, opt)
 
         return step
 
     print(f"GlacierUNet {args.backbone}, decoder {tuple(args.decoder_channels)}, input {args.batch}x7x{args.size}^2, {args.iterations} steps x "
           f"{args.repeats} alternated runs per variant.\n")
-    print(training_variants(build, args.batch, args.iterations, args.repeats, args.bf16))
+    print(training_variants(build, args.batch, args.iterations, args.repeats, args.bf16, device, args.precisions,
+                            args.compile))
     print(f"\n{PEAK_RSS_NOTE}.")
 
 

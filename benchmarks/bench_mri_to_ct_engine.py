@@ -27,8 +27,21 @@ from monai_pipelines.engines.amp import network_to_channels_last, to_channels_la
 from monai_pipelines.networks import UNet3D
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import PEAK_RSS_NOTE, alternate, bf16_label, engine_real_bf16, table  # noqa: E402
-from _common import cpu_autocast as autocast  # noqa: E402
+from _common import (  # noqa: E402
+    PEAK_RSS_NOTE,
+    PRECISIONS,
+    MixedPrecision,
+    alternate,
+    ceiling_note,
+    default_precisions,
+    engine_real_bf16,
+    matmul_ceiling,
+    peak_label,
+    precision_label,
+    step_flops,
+    sync,
+    table,
+)
 
 
 def make_loader(n: int, size: int) -> DataLoader:
@@ -40,42 +53,51 @@ def make_loader(n: int, size: int) -> DataLoader:
 FEATURES = (16, 32, 64, 128)  # the bundle's
 
 
-def make_network(channels_last: bool, features: tuple[int, ...]) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def make_network(channels_last: bool, features: tuple[int, ...], device: torch.device
+                 ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(0)
-    net = UNet3D(features=features)
+    net = UNet3D(features=features).to(device)
     if channels_last:
         net = network_to_channels_last(net, 3)
     return net, torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
 
 
-def plain_epoch(loader: DataLoader, amp: bool, channels_last: bool, features: tuple[int, ...]) -> list[float]:
-    net, opt = make_network(channels_last, features)
+def plain_epoch(loader: DataLoader, precision: str, channels_last: bool, features: tuple[int, ...],
+                device: torch.device) -> list[float]:
+    net, opt = make_network(channels_last, features, device)
     loss_fn = torch.nn.MSELoss()
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     net.train()
+    sync(device)
     stamps = [time.perf_counter()]
     for batch in loader:
-        x, y = batch["image"], batch["label"]
+        x, y = batch["image"].to(device), batch["label"].to(device)
         if channels_last:
             x, y = to_channels_last(x), to_channels_last(y)
         opt.zero_grad(set_to_none=True)
-        with autocast(amp):
+        with MixedPrecision(device).autocast(precision):
             loss = loss_fn(net(x), y)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
+        sync(device)
         stamps.append(time.perf_counter())
     return [b - a for a, b in zip(stamps[1:-1], stamps[2:])]  # the first step of a new network is warm-up
 
 
-def engine_epoch(loader: DataLoader, amp: bool, channels_last: bool, features: tuple[int, ...]) -> list[float]:
-    net, opt = make_network(channels_last, features)
+def engine_epoch(loader: DataLoader, precision: str, channels_last: bool, features: tuple[int, ...],
+                 device: torch.device, compiled: bool = False) -> list[float]:
+    net, opt = make_network(channels_last, features, device)
     trainer = SupervisedTrainer(
-        device=torch.device("cpu"), max_epochs=1, train_data_loader=loader, network=net, optimizer=opt,
-        loss_function=torch.nn.MSELoss(), amp=amp, channels_last=channels_last, grad_clip_norm=1.0,
+        device=device, max_epochs=1, train_data_loader=loader, network=torch.compile(net) if compiled else net,
+        optimizer=opt, loss_function=torch.nn.MSELoss(), amp=precision != "fp32",
+        amp_dtype=None if precision == "fp32" else precision, channels_last=channels_last, grad_clip_norm=1.0,
     )
     stamps: list[float] = []
-    trainer.add_event_handler(Events.EPOCH_STARTED, lambda _: stamps.append(time.perf_counter()))
-    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda _: stamps.append(time.perf_counter()))
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda _: (sync(device), stamps.append(time.perf_counter())))
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda _: (sync(device), stamps.append(time.perf_counter())))
     trainer.run()
     return [b - a for a, b in zip(stamps[1:-1], stamps[2:])]
 
@@ -87,33 +109,46 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--features", type=int, nargs=4, default=FEATURES, help="U-Net widths (default: the bundle's)")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 variants")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=None,
+                        help="autocast precisions (default: fp32 and bf16; fp16 + GradScaler too on a GPU)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (mixed precision, channels_last_3d)")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
     if args.iterations < 3:
         parser.error("--iterations must be >= 3 (the first iteration of every run is warm-up)")
     loader, features = make_loader(args.iterations, args.size), tuple(args.features)
-    print(f"U-Net features {features}, {args.iterations} x {args.size}^3 volumes per epoch, batch 1, "
+    print(f"device {device}, U-Net features {features}, {args.iterations} x {args.size}^3 volumes per epoch, batch 1, "
           f"{args.repeats} alternated runs per variant.\n")
-    bf16 = bf16_label()
-    variants = {"fp32": (False, False), "channels_last_3d": (False, True)}
-    if args.bf16:
-        variants = {"fp32": (False, False), bf16: (True, False), "channels_last_3d": (False, True),
-                    f"{bf16} + channels_last_3d": (True, True)}
+    precisions = [p for p in (args.precisions or default_precisions(device)) if args.bf16 or p != "bf16"]
+    variants = {precision_label(p, device): (p, False, False) for p in precisions}
+    variants["channels_last_3d"] = ("fp32", True, False)
+    variants |= {f"{precision_label(p, device)} + channels_last_3d": (p, True, False) for p in precisions if p == "bf16"}
+    if args.compile:
+        mixed = "bf16" if "bf16" in precisions else "fp32"
+        variants[f"{precision_label(mixed, device)} + channels_last_3d + compile"] = (mixed, True, True)
     with engine_real_bf16():
-        engine_epoch(loader, False, False, features)  # warm-up (allocator, kernels)
-        runs = {("plain", "fp32"): lambda: plain_epoch(loader, False, False, features)}
-        for name, (amp, cl) in variants.items():
-            runs[("engine", name)] = lambda a=amp, c=cl: engine_epoch(loader, a, c, features)
+        for precision, cl, compiled in set(variants.values()):  # warm-up (allocator, kernels, compilation)
+            engine_epoch(loader, precision, cl, features, device, compiled)
+        runs = {("plain", "fp32"): lambda: plain_epoch(loader, "fp32", False, features, device)}
+        for name, (precision, cl, compiled) in variants.items():
+            runs[("engine", name)] = lambda p=precision, c=cl, k=compiled: engine_epoch(loader, p, c, features, device, k)
         results = alternate(runs, args.repeats)
     (plain, plain_peak, n), (ours, ours_peak, _) = results[("plain", "fp32")], results[("engine", "fp32")]
-    print(table(["fp32 loop", "s/iteration (median)", "peak RSS MiB", "iterations"],
+    print(table(["fp32 loop", "s/iteration (median)", peak_label(), "iterations"],
                 [["plain PyTorch", f"{plain:.3f}", f"{plain_peak:.0f}", n],
                  ["our engine", f"{ours:.3f}", f"{ours_peak:.0f}", n]]))
     print(f"\nengine overhead {100 * (ours / plain - 1):+.1f} % (ratio {ours / plain:.3f})\n")
+    flops, (ceiling, _) = step_flops(lambda: plain_epoch(make_loader(1, args.size), "fp32", False, features, device)), \
+        matmul_ceiling(device)
     rows = []
     for name in variants:
         t, peak, n = results[("engine", name)]
-        rows.append([name, f"{t:.3f}", f"{1 / t:.2f}", f"speed-up x{ours / t:.2f}", f"{peak:.0f}", n])
-    print(table(["engine variant", "s/iteration (median)", "samples/s", "vs fp32", "peak RSS MiB", "iterations"], rows))
+        rows.append([name, f"{t:.3f}", f"{1 / t:.2f}", f"speed-up x{ours / t:.2f}", f"{flops / t / 1e9:.1f}",
+                     f"{100 * flops / t / ceiling:.0f}", f"{peak:.0f}", n])
+    print(table(["engine variant", "s/iteration (median)", "samples/s", "vs fp32", "GFLOP/s", "% of ceiling",
+                 peak_label(), "iterations"], rows))
+    print(f"\n{ceiling_note(device)}")
     print(f"\n{PEAK_RSS_NOTE}.")
 
 

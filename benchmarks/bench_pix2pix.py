@@ -30,8 +30,20 @@ from monai_pipelines.losses import AdversarialLoss
 from monai_pipelines.networks import NLayerDiscriminator, Pix2PixUnetGenerator
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import PEAK_RSS_NOTE, alternate, bf16_label, engine_real_bf16, table  # noqa: E402
-from _common import device_autocast as autocast  # noqa: E402
+from _common import (  # noqa: E402
+    PEAK_RSS_NOTE,
+    PRECISIONS,
+    MixedPrecision,
+    alternate,
+    ceiling_note,
+    default_precisions,
+    engine_real_bf16,
+    matmul_ceiling,
+    peak_label,
+    precision_label,
+    step_flops,
+    table,
+)
 
 
 def make_nets(args, device, channels_last: bool):
@@ -66,32 +78,30 @@ def _gaps(stamps: list[float]) -> list[float]:
     return [b - a for a, b in zip(stamps[1:-1], stamps[2:])]
 
 
-def plain_run(args, device, loader, amp: bool, channels_last: bool) -> list[float]:
+def plain_run(args, device, loader, precision: str, channels_last: bool) -> list[float]:
     """The reference optimize_parameters loop in plain PyTorch; returns seconds per iteration."""
     gen, disc, opt_g, opt_d = make_nets(args, device, channels_last)
-    bce, l1 = torch.nn.BCEWithLogitsLoss(), torch.nn.L1Loss()
+    bce, l1, mixed = torch.nn.BCEWithLogitsLoss(), torch.nn.L1Loss(), MixedPrecision(device)
     _sync(device)
     stamps = [time.perf_counter()]
     for batch in loader:
         a, b = batch["condition"].to(device), batch["target"].to(device)
         if channels_last:
             a, b = to_channels_last(a), to_channels_last(b)
-        with autocast(device, amp):
+        with mixed.autocast(precision):
             fake = gen(a)
             opt_d.zero_grad(set_to_none=True)
             pf = disc(torch.cat([a, fake.detach()], 1)).float()
             pr = disc(torch.cat([a, b], 1)).float()
             loss_d = 0.5 * (bce(pf, torch.zeros_like(pf)) + bce(pr, torch.ones_like(pr)))
-        loss_d.backward()
-        opt_d.step()
+        mixed.backward_step(precision, loss_d, opt_d)
         for p in disc.parameters():
             p.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
-        with autocast(device, amp):
+        with mixed.autocast(precision):
             pf = disc(torch.cat([a, fake], 1)).float()
             loss_g = bce(pf, torch.ones_like(pf)) + args.lambda_l1 * l1(fake.float(), b)
-        loss_g.backward()
-        opt_g.step()
+        mixed.backward_step(precision, loss_g, opt_g)
         for p in disc.parameters():
             p.requires_grad_(True)
         _sync(device)
@@ -99,12 +109,13 @@ def plain_run(args, device, loader, amp: bool, channels_last: bool) -> list[floa
     return _gaps(stamps)
 
 
-def engine_run(args, device, loader, amp: bool, channels_last: bool) -> list[float]:
+def engine_run(args, device, loader, precision: str, channels_last: bool) -> list[float]:
     gen, disc, opt_g, opt_d = make_nets(args, device, channels_last)
     trainer = ConditionalGanTrainer(
         device=device, max_epochs=1, train_data_loader=loader, generator=gen, discriminator=disc,
         g_optimizer=opt_g, d_optimizer=opt_d, adversarial_loss=AdversarialLoss("vanilla"),
-        lambda_reconstruction=args.lambda_l1, amp=amp, channels_last=channels_last,
+        lambda_reconstruction=args.lambda_l1, amp=precision != "fp32",
+        amp_dtype=None if precision == "fp32" else precision, channels_last=channels_last,
     )
     stamps: list[float] = []
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda _: (_sync(device), stamps.append(time.perf_counter())))
@@ -113,7 +124,7 @@ def engine_run(args, device, loader, amp: bool, channels_last: bool) -> list[flo
     return _gaps(stamps)
 
 
-def inference_ms(args, device, amp: bool, channels_last: bool, size: int) -> float:
+def inference_ms(args, device, precision: str, channels_last: bool, size: int) -> float:
     gen, *_ = make_nets(args, device, channels_last)
     gen.eval()
     x = torch.rand(args.batch, 1, size, size, device=device) * 2 - 1
@@ -123,7 +134,7 @@ def inference_ms(args, device, amp: bool, channels_last: bool, size: int) -> flo
         for i in range(args.iterations + 1):
             _sync(device)
             start = time.perf_counter()
-            with autocast(device, amp):
+            with MixedPrecision(device).autocast(precision):
                 gen(x)
             _sync(device)
             if i:  # first call is warm-up
@@ -142,40 +153,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lambda-l1", type=float, default=50.0)
     parser.add_argument("--inference-size", type=int, default=512, help="slice size for the inference timing")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 variants")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=None,
+                        help="autocast precisions (default: fp32 and bf16; fp16 + GradScaler too on a GPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     if args.iterations < 3:
         parser.error("--iterations must be >= 3 (the first iteration of every run is warm-up)")
     device = torch.device(args.device)
     loader = make_loader(args)
-    bf16 = bf16_label() if device.type == "cpu" else "bf16"
-    variants = [("fp32", False, False), ("fp32+channels_last", False, True)]
-    if args.bf16:
-        variants[1:1] = [(bf16, True, False)]
-        variants.append((f"{bf16}+channels_last", True, True))
+    precisions = [p for p in (args.precisions or default_precisions(device)) if args.bf16 or p != "bf16"]
+    variants = [(precision_label(p, device), p, False) for p in precisions] + [("fp32+channels_last", "fp32", True)]
+    variants += [(f"{precision_label(p, device)}+channels_last", p, True) for p in precisions if p == "bf16"]
     print(f"device {device}, {args.size}px, num_downs {args.num_downs}, ngf {args.ngf}, batch {args.batch}, "
           f"{args.iterations} iterations x {args.repeats} alternated runs per variant and loop "
           "(1 / median time per iteration).\n")
     with engine_real_bf16():
-        engine_run(args, device, loader, False, False)  # warm-up
+        engine_run(args, device, loader, "fp32", False)  # warm-up
         runs = {}
-        for name, amp, cl in variants:
-            runs[(name, "plain")] = lambda a=amp, c=cl: plain_run(args, device, loader, a, c)
-            runs[(name, "engine")] = lambda a=amp, c=cl: engine_run(args, device, loader, a, c)
+        for name, prec, cl in variants:
+            runs[(name, "plain")] = lambda a=prec, c=cl: plain_run(args, device, loader, a, c)
+            runs[(name, "engine")] = lambda a=prec, c=cl: engine_run(args, device, loader, a, c)
         results = alternate(runs, args.repeats)
+        one_batch = DataLoader(list(loader.dataset)[: args.batch], batch_size=args.batch)
+        flops, (ceiling, _) = step_flops(lambda: plain_run(args, device, one_batch, "fp32", False)), \
+            matmul_ceiling(device)
         base = 1 / results[("fp32", "engine")][0]
         rows = []
         for name, *_ in variants:
             (plain, plain_peak, n), (ours, ours_peak, _) = results[(name, "plain")], results[(name, "engine")]
             rows.append([name, f"{1 / plain:.3f}", f"{1 / ours:.3f}", f"{plain / ours:.3f}", f"{(1 / ours) / base:.2f}",
-                         f"{args.batch / ours:.2f}", f"{max(plain_peak, ours_peak):.0f}", n])
+                         f"{args.batch / ours:.2f}", f"{flops / ours / 1e9:.1f}", f"{100 * flops / ours / ceiling:.0f}",
+                         f"{max(plain_peak, ours_peak):.0f}", n])
         print(table(["variant", "plain it/s", "engine it/s", "engine/plain", "vs fp32", "engine samples/s",
-                     "peak RSS MiB", "iterations"], rows))
+                     "engine GFLOP/s", "% of ceiling", peak_label(), "iterations"], rows))
+        print(f"\n{ceiling_note(device)}")
         s = args.inference_size
         if s % (2**args.num_downs) != 0:
             print(f"\ninference size {s} is not a multiple of 2**{args.num_downs}; skipping inference timing")
             return
-        rows = [[name, f"{inference_ms(args, device, amp, cl, s):.1f}"] for name, amp, cl in variants]
+        rows = [[name, f"{inference_ms(args, device, prec, cl, s):.1f}"] for name, prec, cl in variants]
     print(f"\nGenerator inference, {s}x{s} slices, batch {args.batch}:\n")
     print(table(["variant", "ms/slice (median)"], rows))
     print(f"\n{PEAK_RSS_NOTE}.")

@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=SIZES, default="default")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--only", nargs="+", choices=sorted(PLAN), help="these bundles only")
-    parser.add_argument("--skip", nargs="+", default=[], metavar="SCRIPT", help="leave out these scripts")
+    parser.add_argument("--skip", nargs="+", default=[], metavar="SCRIPT",
+                        help="leave out these scripts (SCRIPT everywhere, BUNDLE:SCRIPT in one bundle's section)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the scripts in this process (faster start; figures less isolated: smoke tests)")
     args = parser.parse_args(argv)
@@ -208,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     for bundle in args.only or PLAN:
         lines += [f"## {bundle}", ""]
         for caption, script, script_args in PLAN[bundle][args.size]:
-            if script in args.skip:
-                lines += [f"### {caption}", "", f"not run (`--skip {script}`)", ""]
+            skipped = next((s for s in (script, f"{bundle}:{script}") if s in args.skip), None)
+            if skipped:
+                lines += [f"### {caption}", "", f"not run (`--skip {skipped}`)", ""]
                 continue
             if args.size == "real" and not native_bf16() and not _cuda() and "--no-bf16" not in script_args:
                 script_args = [*script_args, "--no-bf16"]  # emulated bf16 at real size would take hours

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Every GPU check and figure in one short call on a CUDA machine (a few minutes on an H100):
+#   1. tests/bundles/test_cuda.py: fp16 + GradScaler and bf16 autocast through every bundle's trainer (supervised
+#      and GAN), channels-last, resume of an AMP run, evaluation, and torchrun with NCCL on one GPU;
+#   2. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out);
+#   3. torch.compile, and the full bundle engine with bf16 + channels-last, against the plain loop.
+# Each step has a time limit; logs and RESULTS_gpu.md go to OUT_DIR, one line per step to OUT_DIR/summary.txt.
+#
+#     bash benchmarks/gpu_check.sh OUT_DIR
+#
+# Packages the machine lacks can travel as wheels in .whl/ (installed into /tmp/site first). Real volumes are read
+# from MONAI_PIPELINES_REAL_DATA (default ../shared/data/real).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if compgen -G ".whl/*.whl" > /dev/null; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || exit 1
+  export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+$PY -c "import torch, monai, ignite; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'cuDNN',
+torch.backends.cudnn.version(), 'MONAI', monai.__version__, 'ignite', ignite.__version__, torch.cuda.get_device_name(0),
+torch.cuda.is_bf16_supported())" | tee -a "$OUT/gpu.txt"
+
+step() {  # step NAME SECONDS COMMAND...: output in $OUT/NAME.log, exit status and time in $OUT/summary.txt
+  local name=$1 limit=$2 start=$SECONDS rc
+  shift 2
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  rc=$?
+  echo "$name: exit $rc in $((SECONDS - start)) s (limit $limit s)" | tee -a "$OUT/summary.txt"
+  tail -n 3 "$OUT/$name.log"
+}
+
+step tests "${TESTS_LIMIT:-140}" $PY -m pytest -q -p no:cacheprovider -n 6 --dist load -rA tests/bundles/test_cuda.py
+step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" \
+  --skip bench_prepare_ixi.py bench_slice_dataset.py mmgan_missing_modality:bench_inference_real.py
+step engine_amp "${ENGINE_LIMIT:-45}" $PY benchmarks/bench_bundle_engine.py --epochs 2 \
+  --set amp=true amp_dtype=bf16 channels_last=true
+step compile_unet "${COMPILE_LIMIT:-60}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 \
+  --repeats 2 --precisions fp32 bf16 --compile
+step compile_glacier "${COMPILE_LIMIT:-45}" $PY benchmarks/bench_glacier.py --size 64 --batch 32 --iterations 5 \
+  --repeats 2 --precisions fp32 bf16 --compile
+cat "$OUT/summary.txt"
