@@ -73,9 +73,10 @@ def test_amp_training_resumes_and_evaluates_on_cuda(bundle: str, dtype: str, tmp
           f"{ {k: v.get('scale') for k, v in scalers.items()} }")
 
 
-@pytest.mark.parametrize("bundle", ["mri_to_ct_unet3d", "ct_phase_pix2pix"])
+@pytest.mark.parametrize("bundle", ["mri_to_ct_unet3d", "ct_phase_pix2pix", "glioma_grade_resnet50_3d"])
 def test_torchrun_one_gpu_nccl(bundle: str, tmp_path: Path):
-    """multi_gpu_train.json under torchrun on one GPU: the NCCL process group, DDP on cuda:0, bf16 autocast."""
+    """multi_gpu_train.json under torchrun on one GPU: the NCCL process group, DDP on cuda:0, bf16 autocast, validation
+    metrics gathered over NCCL (glioma's AUC)."""
     configs = repo_root() / "bundles" / bundle / "configs"
     spec = tmp_path / "args.json"
     spec.write_text(json.dumps({
