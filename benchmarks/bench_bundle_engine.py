@@ -26,6 +26,7 @@ import torch
 from ignite.engine import Events
 
 from monai_pipelines.engines.amp import autocast, grad_scaler, to_channels_last
+from monai_pipelines.engines.supervised_trainer import plain_tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import peak_rss_mb, reset_peak_rss, sync, table  # noqa: E402
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                 batches = iter(loader)
                 batch = next(batches)
             network.train()
-            x, y = batch["image"].to(device), batch["label"].to(device)
+            x, y = plain_tensor(batch["image"]).to(device), plain_tensor(batch["label"]).to(device)  # no metadata
             if channels_last:
                 x = to_channels_last(x)
             optimizer.zero_grad(set_to_none=True)

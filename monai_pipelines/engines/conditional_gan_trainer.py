@@ -25,6 +25,7 @@ from torch.optim import Optimizer
 
 from monai_pipelines.engines.amp import autocast, grad_scaler, network_to_channels_last, to_channels_last
 from monai_pipelines.engines.run_settings import takes_run_settings
+from monai_pipelines.engines.supervised_trainer import plain_tensor
 from monai_pipelines.losses.adversarial_loss import AdversarialLoss
 from monai_pipelines.utils.enums import Keys
 
@@ -295,7 +296,7 @@ class ConditionalGanTrainer(Trainer):
         if batchdata is None:
             raise ValueError("must provide batch data for current iteration.")
         batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
-        condition, target = batch[0], batch[1]
+        condition, target = plain_tensor(batch[0]), plain_tensor(batch[1])  # a training step needs no metadata
         extras: dict = {}
         if engine.batch_transform is not None:
             condition, target, extras = engine.batch_transform(condition, target, engine)

@@ -28,12 +28,24 @@ from monai_pipelines.engines.run_settings import takes_run_settings
 __all__ = ["SupervisedTrainer"]
 
 
-def unpack_batch(engine: Any, batchdata: Any) -> tuple[Any, Any, tuple, dict]:
-    """``prepare_batch`` output as (inputs, targets, args, kwargs), inputs in channels-last layout when asked."""
+def plain_tensor(x: Any) -> Any:
+    """``x`` without MONAI's metadata (a MetaTensor as a torch.Tensor sharing its storage); anything else unchanged.
+
+    A training step needs no metadata, and every operation on a MetaTensor goes through its ``__torch_function__``:
+    about 6 ms per step of the 3D U-Net, most of an iteration on a GPU, where a step is bound by launch overhead.
+    """
+    return x.as_tensor() if isinstance(x, MetaTensor) else x
+
+
+def unpack_batch(engine: Any, batchdata: Any, keep_meta: bool = True) -> tuple[Any, Any, tuple, dict]:
+    """``prepare_batch`` output as (inputs, targets, args, kwargs), inputs in channels-last layout when asked;
+    ``keep_meta=False`` (training) drops MONAI's metadata from inputs and targets (:func:`plain_tensor`)."""
     if batchdata is None:
         raise ValueError("Must provide batch data for current iteration.")
     batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
     inputs, targets, args, kwargs = (*batch, (), {}) if len(batch) == 2 else batch
+    if not keep_meta:
+        inputs, targets = plain_tensor(inputs), plain_tensor(targets)
     if engine.channels_last:
         # the network's own dimensionality: a 2D network may see whole volumes through a slice-wise inferer
         dims = network_spatial_dims(engine.network)
@@ -78,6 +90,8 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         channels_last: move inputs (and, on the first batch, the network) to channels-last(-3d) memory layout.
         grad_clip_norm: clip the global gradient norm to this value before each optimizer step (after unscaling);
             the norm before clipping is kept in ``engine.state.grad_norm``.
+        decollate: split the output into per-item dicts after each step (MONAI's default is True; False here: no
+            training handler needs it, and it cost 8 ms per iteration of the 3D U-Net).
         other args: as ``monai.engines.SupervisedTrainer``.
     """
 
@@ -90,9 +104,10 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         amp_dtype: str | torch.dtype | None = None,
         channels_last: bool = False,
         grad_clip_norm: float | None = None,
+        decollate: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, decollate=decollate, **kwargs)
         if amp_dtype is None and isinstance(self.amp_kwargs.get("dtype"), torch.dtype):
             amp_dtype = self.amp_kwargs["dtype"]
         self.amp_dtype = amp_dtype
@@ -120,8 +135,9 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         return local % acc == 0, (local + 1) % acc == 0
 
     def _iteration(self, engine: SupervisedTrainer, batchdata: dict[str, torch.Tensor]) -> dict:
-        """One training step; returns IMAGE, LABEL, PRED, LOSS like MONAI and fires the same IterationEvents."""
-        inputs, targets, args, kwargs = unpack_batch(engine, batchdata)
+        """One training step; returns IMAGE, LABEL, PRED, LOSS like MONAI (plain tensors, not decollated) and fires
+        the same IterationEvents."""
+        inputs, targets, args, kwargs = unpack_batch(engine, batchdata, keep_meta=False)
         engine.state.output = {Keys.IMAGE: inputs, Keys.LABEL: targets}
         zero_grad, step = self._accumulation(engine)
         acc = engine.accumulation_steps
@@ -145,6 +161,10 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
                 engine.state.grad_norm = float(norm)
             scaler.step(engine.optimizer)
             scaler.update()
+        # detached as MONAI's decollation leaves them: handlers read values, and no graph outlives the step
+        pred = engine.state.output[Keys.PRED]
+        engine.state.output[Keys.PRED] = pred.detach() if isinstance(pred, torch.Tensor) else pred
+        engine.state.output[Keys.LOSS] = loss.detach()
         finish_output(engine.state.output, meta)
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output

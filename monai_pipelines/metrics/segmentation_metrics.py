@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,14 @@ def stack_pred_label(output: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([torch.as_tensor(o["pred"]) for o in items]), torch.stack([torch.as_tensor(o["label"]) for o in items])
 
 
+def per_item(output: Any) -> Any:
+    """A batched engine output (one dict of batches: a trainer that does not decollate) as one dict per item, the
+    form a decollated output has; anything else unchanged."""
+    if isinstance(output, Mapping) and "pred" in output and "label" in output:
+        return [{"pred": pred, "label": label} for pred, label in zip(output["pred"], output["label"])]
+    return output
+
+
 class SegmentationReport(ConfusionMatrix):
     """Ignite metric: Ignite's ConfusionMatrix (accumulated over an epoch, summed over DDP ranks), reported as
     MCC, accuracy and per-class IoU / precision / recall / F1, flattened into ``engine.state.metrics``.
@@ -106,7 +114,8 @@ class SegmentationReport(ConfusionMatrix):
     Args:
         per_class: also flatten the per-class statistics (False: MCC, accuracy, mean IoU and F1 only, e.g. for the
             training batches); the full report keeps them either way.
-        output_transform: engine output -> (pred, label); the default reads MONAI's decollated or batched output.
+        output_transform: engine output -> (pred, label) or per-item dicts; the default reads MONAI's decollated or
+            batched output.
     """
 
     def __init__(
@@ -115,7 +124,7 @@ class SegmentationReport(ConfusionMatrix):
         class_names: Sequence[str] | None = GLACIER_CLASSES,
         prefix: str = "val_",
         output_dir: str | os.PathLike | None = None,
-        output_transform: Callable = lambda output: output,
+        output_transform: Callable = per_item,
         device: str | torch.device = "cpu",
         per_class: bool = True,
     ) -> None:

@@ -34,7 +34,7 @@ def test_rows_json_and_png(tmp_path):
     trainer, evaluator, _ = _trainer_and_evaluator()
     losses: dict[int, list[float]] = {}
     trainer.add_event_handler(
-        Events.ITERATION_COMPLETED, lambda e: losses.setdefault(e.state.epoch, []).append(e.state.output[0]["loss"])
+        Events.ITERATION_COMPLETED, lambda e: losses.setdefault(e.state.epoch, []).append(e.state.output["loss"])
     )
     history = TrainingHistory(tmp_path, evaluator=evaluator, history_name="metrics/history.json",
                               plot_name="plots/curves.png")

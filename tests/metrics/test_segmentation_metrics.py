@@ -58,6 +58,25 @@ def test_ignite_metric_accumulates_per_epoch_and_writes_report(tmp_path):
     assert len((tmp_path / "segmentation_reports.jsonl").read_text().splitlines()) == 2
 
 
+
+def test_batched_trainer_output_counts_like_the_decollated_one():
+    """A trainer that does not decollate hands one dict of batches (B = 4 = the number of classes here, so a batch
+    is not mistaken for one item's class scores); failed with Ignite's "should contain ('y_pred', 'y') keys"."""
+    g = torch.Generator().manual_seed(0)
+    scores, labels = torch.rand(4, 4, 8, 8, generator=g), torch.randint(0, 4, (4, 8, 8), generator=g)
+    metrics = {}
+    for name, step in {
+        "batched": lambda e, b: {"pred": scores, "label": labels, "loss": torch.tensor(0.5)},
+        "decollated": lambda e, b: [{"pred": p, "label": t} for p, t in zip(scores, labels)],
+    }.items():
+        engine = Engine(step)
+        SegmentationReport(prefix="train_", per_class=False).attach(engine, "train_mcc")
+        engine.run([0], max_epochs=1)
+        metrics[name] = engine.state.metrics
+    expected = matthews_corrcoef(labels.ravel().numpy(), scores.argmax(1).ravel().numpy())
+    assert metrics["batched"]["train_mcc"] == pytest.approx(expected)
+    assert metrics["batched"] == metrics["decollated"]
+
 def _validate_shard(rank: int, out_dir: str) -> None:
     """Rank ``rank`` validates its own shard (batch ``rank``) into one shared output folder."""
     metric = SegmentationReport(output_dir=out_dir)
