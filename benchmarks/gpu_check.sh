@@ -4,7 +4,8 @@
 #      and GAN), channels-last, resume of an AMP run, evaluation, and torchrun with NCCL on one GPU;
 #   2. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out);
 #   3. torch.compile, and the full bundle engine with bf16 + channels-last, against the plain loop.
-# Each step has a time limit; logs and RESULTS_gpu.md go to OUT_DIR, one line per step to OUT_DIR/summary.txt.
+# Each step has a time limit (TESTS_LIMIT, BENCH_LIMIT, ENGINE_LIMIT, COMPILE_LIMIT seconds; 0 skips it; ONLY="BUNDLE ..."
+# limits the benchmarks); logs and RESULTS_gpu.md go to OUT_DIR, one line per step to OUT_DIR/summary.txt.
 #
 #     bash benchmarks/gpu_check.sh OUT_DIR
 #
@@ -27,21 +28,24 @@ torch.backends.cudnn.version(), 'MONAI', monai.__version__, 'ignite', ignite.__v
 torch.cuda.is_bf16_supported())" | tee -a "$OUT/gpu.txt"
 
 step() {  # step NAME SECONDS COMMAND...: output in $OUT/NAME.log, exit status and time in $OUT/summary.txt
+  # at the limit SIGINT first, so that pytest still reports the failures it has seen; SIGKILL 15 s later
   local name=$1 limit=$2 start=$SECONDS rc
   shift 2
-  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  if [ "$limit" = 0 ]; then echo "$name: skipped (limit 0)" | tee -a "$OUT/summary.txt"; return; fi
+  timeout -s INT -k 15 "$limit" "$@" > "$OUT/$name.log" 2>&1
   rc=$?
   echo "$name: exit $rc in $((SECONDS - start)) s (limit $limit s)" | tee -a "$OUT/summary.txt"
   tail -n 3 "$OUT/$name.log"
 }
 
-step tests "${TESTS_LIMIT:-140}" $PY -m pytest -q -p no:cacheprovider -n 6 --dist load -rA tests/bundles/test_cuda.py
-step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" \
+step tests "${TESTS_LIMIT:-170}" $PY -m pytest -v -p no:cacheprovider -n 8 --dist load -rfE --tb=short \
+  tests/bundles/test_cuda.py
+step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" ${ONLY:+--only $ONLY} \
   --skip bench_prepare_ixi.py bench_slice_dataset.py mmgan_missing_modality:bench_inference_real.py
-step engine_amp "${ENGINE_LIMIT:-45}" $PY benchmarks/bench_bundle_engine.py --epochs 2 \
+step engine_amp "${ENGINE_LIMIT:-75}" $PY benchmarks/bench_bundle_engine.py --epochs 2 \
   --set amp=true amp_dtype=bf16 channels_last=true
-step compile_unet "${COMPILE_LIMIT:-60}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 \
-  --repeats 2 --precisions fp32 bf16 --compile
-step compile_glacier "${COMPILE_LIMIT:-45}" $PY benchmarks/bench_glacier.py --size 64 --batch 32 --iterations 5 \
-  --repeats 2 --precisions fp32 bf16 --compile
+step compile_unet "${COMPILE_LIMIT:-60}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 --repeats 2 \
+  --precisions fp32 bf16 --compile
+step compile_glacier "${COMPILE_LIMIT:-60}" $PY benchmarks/bench_glacier.py --size 64 --batch 32 --iterations 5 --repeats 2 \
+  --precisions fp32 bf16 --compile
 cat "$OUT/summary.txt"

@@ -119,8 +119,8 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
 
 
 def header(size: str, in_process: bool = False) -> list[str]:
-    gpu_note = ("- No GPU figure exists yet: every figure here is from the CPU named above; nothing in this project "
-                "has been measured on a GPU.")
+    gpu_note = ("- Every figure here is from the CPU named above; GPU figures: benchmarks/RESULTS_GPU.md "
+                "(`bash benchmarks/gpu_check.sh OUT_DIR` on a GPU machine).")
     bf16_note = (f"- bf16 rows are real `torch.autocast(dtype=torch.bfloat16)`; labelled \"{bf16_label()}\""
                  + ("" if native_bf16() else ": this CPU has no native bf16, so they measure emulation, not the "
                     "speed-up a bf16-capable CPU or GPU gives (the package's `amp` computes in fp32 on such a CPU)")

@@ -42,7 +42,7 @@ def test_one_command_writes_every_bundle_section(tmp_path, one_thread):
 
 def check_results(text: str, plan: dict) -> None:
     assert "capability" in text and "torch " in text and "MONAI " in text and "peak RSS" in text
-    assert "No GPU figure exists yet" in text or "GPU: NVIDIA" in text
+    assert "GPU figures: benchmarks/RESULTS_GPU.md" in text or "GPU: NVIDIA" in text
     sections = dict(re.findall(r"^## (\S+)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
     assert set(sections) == set(plan)
     for bundle, sizes in plan.items():

@@ -46,7 +46,7 @@ def _scaler_states(checkpoint: dict[str, Any]) -> dict[str, dict]:
 def test_amp_training_resumes_and_evaluates_on_cuda(bundle: str, dtype: str, tmp_path: Path):
     out = tmp_path / "run"
     overrides = {**TINY_SETUPS[bundle](tmp_path / "data"), "output_dir": str(out), "device": "cuda",
-                 "amp": "true", "amp_dtype": dtype, "channels_last": "true"}
+                 "amp": "true", "amp_dtype": dtype, "channels_last": "true", "num_workers": 0}
     proc = cli(bundle, "training", **{**overrides, "epochs": 1})
     assert proc.returncode == 0, _tail(proc)
     said = {"fp16": "fp16 autocast with loss scaling", "bf16": "bf16 autocast"}[dtype]
@@ -82,7 +82,7 @@ def test_torchrun_one_gpu_nccl(bundle: str, tmp_path: Path):
     spec.write_text(json.dumps({
         "config_file": [str(configs / "train.json"), str(configs / "multi_gpu_train.json")], "logging_file": False,
         **TINY_SETUPS[bundle](tmp_path / "data"), "output_dir": str(tmp_path / "run"), "epochs": 1, "amp": True,
-        "amp_dtype": "bf16"}))
+        "amp_dtype": "bf16", "num_workers": 0}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
            "-m", "monai.bundle", "run", "training", "--args_file", str(spec)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_DISTRIBUTED_DEBUG": "INFO",
