@@ -80,7 +80,7 @@ def test_torchrun_one_gpu_nccl(bundle: str, tmp_path: Path):
     configs = repo_root() / "bundles" / bundle / "configs"
     spec = tmp_path / "args.json"
     spec.write_text(json.dumps({
-        "config_file": [str(configs / "train.json"), str(configs / "multi_gpu_train.json")], "logging_file": False,
+        "config_file": [str(configs / "train.json"), str(configs / "multi_gpu_train.json")],  # the console log on
         **TINY_SETUPS[bundle](tmp_path / "data"), "output_dir": str(tmp_path / "run"), "epochs": 1, "amp": True,
         "amp_dtype": "bf16", "num_workers": 0}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
@@ -92,3 +92,28 @@ def test_torchrun_one_gpu_nccl(bundle: str, tmp_path: Path):
     assert "device cuda:0 (bf16 autocast" in proc.stdout + proc.stderr, _tail(proc)
     assert "1 rank over nccl)" in proc.stdout + proc.stderr, _tail(proc)
     assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_training_step_does_not_wait_for_the_gpu(amp: bool):
+    """From the forward pass to the optimiser step (gradient clipping included) the trainer queues work and never
+    reads a value back: a read waits for the GPU mid-step, and the step's remaining launches no longer overlap it."""
+    from monai.engines.utils import IterationEvents
+
+    from monai_pipelines.engines import SupervisedTrainer
+
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    net = torch.nn.Sequential(torch.nn.Conv3d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv3d(8, 1, 1)).to(device)
+    data = [{"image": torch.randn(2, 1, 16, 16, 16), "label": torch.randn(2, 1, 16, 16, 16)} for _ in range(3)]
+    trainer = SupervisedTrainer(device=device, max_epochs=1, train_data_loader=data, network=net,
+                                optimizer=torch.optim.AdamW(net.parameters(), 1e-3), loss_function=torch.nn.MSELoss(),
+                                amp=amp, amp_dtype="bf16", grad_clip_norm=1.0)
+    trainer.add_event_handler(IterationEvents.FORWARD_COMPLETED, lambda e: torch.cuda.set_sync_debug_mode("error"))
+    trainer.add_event_handler(IterationEvents.MODEL_COMPLETED, lambda e: torch.cuda.set_sync_debug_mode("default"))
+    try:
+        trainer.run()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert trainer.state.iteration == 3
+    assert float(trainer.state.grad_norm) > 0  # the norm before clipping, read when wanted

@@ -164,3 +164,15 @@ def test_training_step_feeds_plain_tensors_and_keeps_the_batch_output():
     assert seen == [torch.Tensor]
     output = trainer.state.output
     assert isinstance(output, dict) and output["pred"].shape == (2, 1, 4, 4, 4) and float(output["loss"]) > 0
+
+
+def test_gradients_are_freed_not_zeroed_before_each_step():
+    """PyTorch's default (MONAI's trainer zeroes them, and backward then adds to them: a pass more over each)."""
+    net = _net()
+    trainer = _trainer(SupervisedTrainer, net)
+    freed: list[bool] = []
+    trainer.add_event_handler(IterationEvents.FORWARD_COMPLETED,
+                              lambda e: freed.append(all(p.grad is None for p in net.parameters())))
+    trainer.run()
+    assert freed == [True, True, True]
+    assert all(p.grad is not None for p in net.parameters())  # and the last step's gradients are there after it
