@@ -20,7 +20,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from ignite.engine import Events
@@ -44,6 +46,46 @@ def parse_overrides(pairs: list[str]) -> dict:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+FETCH, STEP = "data fetch (DataLoader next)", "step (batch to device, forward, loss, backward, optimiser)"
+PER_ITERATION = (Events.GET_BATCH_STARTED, Events.GET_BATCH_COMPLETED, Events.ITERATION_STARTED,
+                 Events.ITERATION_COMPLETED)
+
+
+def _timed(func: Callable, seconds: list[float]) -> Callable:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - start)
+
+    return wrapper
+
+
+def _name(func: Any) -> str:
+    owner = getattr(func, "__self__", None)
+    return f"{type(owner).__name__}.{func.__name__}" if owner is not None else getattr(func, "__qualname__", repr(func))
+
+
+def time_engine_parts(engine: Any) -> dict[str, list[float]]:
+    """Wrap the engine's step, its data fetch and every handler of a per-iteration event (Ignite's and MONAI's
+    IterationEvents) in timers; returns part name -> seconds of each call."""
+    from monai.engines.utils import IterationEvents
+
+    parts: dict[str, list[float]] = {STEP: []}
+    engine._process_function = _timed(engine._process_function, parts[STEP])
+    fetch, started = parts.setdefault(FETCH, []), [0.0]
+    engine.add_event_handler(Events.GET_BATCH_STARTED, lambda e: started.__setitem__(0, time.perf_counter()))
+    engine.add_event_handler(Events.GET_BATCH_COMPLETED, lambda e: fetch.append(time.perf_counter() - started[0]))
+    for event in (*PER_ITERATION, *IterationEvents):
+        for index, (func, args, kwargs) in enumerate(engine._event_handlers.get(event, [])):
+            if getattr(func, "__name__", "") == "<lambda>":
+                continue  # the fetch timers above
+            seconds = parts.setdefault(f"{_name(func)} on {event.name}", [])
+            engine._event_handlers[event][index] = (_timed(func, seconds), args, kwargs)
+    return parts
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
             if batch is None:
                 batches = iter(loader)
                 batch = next(batches)
+            fetched = time.perf_counter()
+            plain_parts[FETCH].append(fetched - start)
             network.train()
             x, y = plain_tensor(batch["image"]).to(device), plain_tensor(batch["label"]).to(device)  # no metadata
             if channels_last:
@@ -90,8 +134,10 @@ def main(argv: list[str] | None = None) -> None:
             scaler.step(optimizer)
             scaler.update()
             sync(device)
+            plain_parts[STEP].append(time.perf_counter() - fetched)
             return time.perf_counter() - start
 
+        plain_parts: dict[str, list[float]] = {FETCH: [], STEP: []}
         times: dict[str, list[float]] = {"plain PyTorch loop": [], "bundle engine + handlers": []}
         last: list[float] = []
 
@@ -106,11 +152,13 @@ def main(argv: list[str] | None = None) -> None:
                 times["plain PyTorch loop"].append(plain_step())
             last[:] = [time.perf_counter()]
 
+        parts = time_engine_parts(trainer)  # before our own timing handlers are added: they are not timed
         trainer.add_event_handler(Events.EPOCH_STARTED, epoch_started)
         trainer.add_event_handler(Events.ITERATION_COMPLETED, iteration_completed)  # after the bundle's handlers
         reset_peak_rss()
         workflow.run()
         workflow.finalize()
+        batches = iter(())  # shut the plain loop's loader workers down now: left to exit, their clean-up can hang
     plain_t, engine_t = (statistics.median(times[k]) for k in times)
     print(f"{args.bundle} train.json (overrides {json.dumps(parse_overrides(args.set))}), {args.epochs} engine "
           f"epochs of {len(loader)} iterations, a plain step after every engine iteration; torch threads "
@@ -118,7 +166,15 @@ def main(argv: list[str] | None = None) -> None:
     print(table(["loop", "s/iteration (median)", "iterations"],
                 [[k, f"{statistics.median(v):.4f}", len(v)] for k, v in times.items()]))
     print(f"\nfull engine / plain loop: ratio {engine_t / plain_t:.3f} ({100 * (engine_t / plain_t - 1):+.1f} %)")
-
+    print("\nWhere an iteration's time goes (median ms per call; the step ends with the GPU's work done in the plain "
+          "loop, in the engine when a handler first reads a value of it):\n")
+    rows = [[name, f"{1e3 * statistics.median(v):.2f}" if v else "-",
+             f"{1e3 * statistics.median(plain_parts[name]):.2f}" if name in plain_parts else "-", len(v)]
+            for name, v in sorted(parts.items(), key=lambda item: -statistics.median(item[1] or [0.0]))]
+    named = sum(statistics.median(v) for v in parts.values() if v)
+    rows.append(["rest (Ignite's loop, events, other handlers)", f"{1e3 * (engine_t - named):.2f}",
+                 f"{1e3 * (plain_t - sum(statistics.median(v) for v in plain_parts.values())):.2f}", ""])
+    print(table(["part", "engine", "plain loop", "calls"], rows))
 
 if __name__ == "__main__":
     main()

@@ -2,10 +2,11 @@
 # Every GPU check and figure in one short call on a CUDA machine (a few minutes on an H100):
 #   1. tests/bundles/test_cuda.py: fp16 + GradScaler and bf16 autocast through every bundle's trainer (supervised
 #      and GAN), channels-last, resume of an AMP run, evaluation, and torchrun with NCCL on one GPU;
-#   2. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out);
-#   3. torch.compile, and the full bundle engine with bf16 + channels-last, against the plain loop.
-# Each step has a time limit (TESTS_LIMIT, BENCH_LIMIT, ENGINE_LIMIT, COMPILE_LIMIT seconds; 0 skips it; ONLY="BUNDLE ..."
-# limits the benchmarks); logs and RESULTS_gpu.md go to OUT_DIR, one line per step to OUT_DIR/summary.txt.
+#   2. the full bundle engine at fp32 and with bf16 + channels-last against the plain loop;
+#   3. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out), torch.compile.
+# Each step has a time limit (TESTS_LIMIT, BENCH_LIMIT, ENGINE_LIMIT, COMPILE_LIMIT or COMPILE_UNET_LIMIT and
+# COMPILE_GLACIER_LIMIT seconds; 0 skips it); TESTS_K="EXPR" selects tests (pytest -k), ONLY="BUNDLE ..." benchmarks.
+# Logs and RESULTS_gpu.md go to OUT_DIR, one line per step to OUT_DIR/summary.txt.
 #
 #     bash benchmarks/gpu_check.sh OUT_DIR
 #
@@ -38,14 +39,16 @@ step() {  # step NAME SECONDS COMMAND...: output in $OUT/NAME.log, exit status a
   tail -n 3 "$OUT/$name.log"
 }
 
-step tests "${TESTS_LIMIT:-170}" $PY -m pytest -v -p no:cacheprovider -n 8 --dist load -rfE --tb=short \
-  tests/bundles/test_cuda.py
-step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" ${ONLY:+--only $ONLY} \
-  --skip bench_prepare_ixi.py bench_slice_dataset.py mmgan_missing_modality:bench_inference_real.py
+# every case in its own worker (13 on a 16-core machine), two threads each so that the workers do not fight over cores
+step tests "${TESTS_LIMIT:-300}" env OMP_NUM_THREADS=2 $PY -m pytest -v -p no:cacheprovider -n "${TESTS_WORKERS:-13}" \
+  --dist load -rfE --tb=short ${TESTS_K:+-k "$TESTS_K"} tests/bundles/test_cuda.py
+step engine_fp32 "${ENGINE_LIMIT:-75}" $PY benchmarks/bench_bundle_engine.py --epochs 2
 step engine_amp "${ENGINE_LIMIT:-75}" $PY benchmarks/bench_bundle_engine.py --epochs 2 \
   --set amp=true amp_dtype=bf16 channels_last=true
-step compile_unet "${COMPILE_LIMIT:-60}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 --repeats 2 \
+step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" ${ONLY:+--only $ONLY} \
+  --skip bench_prepare_ixi.py bench_slice_dataset.py mmgan_missing_modality:bench_inference_real.py
+step compile_unet "${COMPILE_UNET_LIMIT:-${COMPILE_LIMIT:-60}}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 --repeats 2 \
   --precisions fp32 bf16 --compile
-step compile_glacier "${COMPILE_LIMIT:-60}" $PY benchmarks/bench_glacier.py --size 64 --batch 32 --iterations 5 --repeats 2 \
+step compile_glacier "${COMPILE_GLACIER_LIMIT:-${COMPILE_LIMIT:-60}}" $PY benchmarks/bench_glacier.py --size 64 --batch 32 --iterations 5 --repeats 2 \
   --precisions fp32 bf16 --compile
 cat "$OUT/summary.txt"
