@@ -1,4 +1,5 @@
-"""Shared fixtures: single-threaded torch, a temporary demo-data cache, and the real sample images."""
+"""Shared fixtures: single-threaded torch, a temporary demo-data cache, the real sample images, and command-line
+subprocesses without the optional extras."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("MONAI_PIPELINES_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# the commands the tests start run without the optional extras (tests/without_extras/README.md)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO_ROOT / "tests" / "without_extras"), os.environ.get("PYTHONPATH")) if p)
 
 
 @pytest.fixture(autouse=True)
