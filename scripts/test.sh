@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh dev
 .venv/bin/python -m ruff check monai_pipelines tests benchmarks
-exec .venv/bin/python -m pytest -n 2 --dist loadfile --durations=15 "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15 "$@"
