@@ -4,11 +4,12 @@ The network is the bundle's at its trained size with random weights (the time do
 saved with the bundle's run contract as training saves it. Real volumes from ../shared/data/real (README there):
 
 - mri_to_ct_unet3d: the porcine head T2 (256x256x94 at 1x1x2.5 mm -> 256x256x235 at the 1 mm working grid):
-  the whole volume in one pass (the default) frozen and eager, vs 64^3 sliding windows with overlap 0.25, alternated
-  in one process after a warm-up, with the network's FLOPs, the speed-ups and the outputs' differences;
-- mmgan_missing_modality: IXI002 T1 + T2 -> PD (T1 registered onto T2, 130 axial 256^2 slices), inference.json's
-  registration settings vs Phase 1's, alternated, with the time of registration and of the generator, the PD
-  outputs' difference, and ITK's module loading timed once apart.
+  the whole volume in one pass (the default) frozen in fp32, bf16 and bf16 + channels-last, and eager, vs 64^3
+  sliding windows with overlap 0.25, alternated in one process after a warm-up, with the network's FLOPs, the
+  speed-ups and the outputs' differences;
+- mmgan_missing_modality: IXI002 T1 + T2 -> PD (T1 registered onto T2, 130 axial 256^2 slices), the generator in
+  fp32 and bf16, inference.json's registration settings vs Phase 1's, alternated, with the time of registration and
+  of the generator, the PD outputs' difference, and ITK's module loading timed once apart.
 
     python benchmarks/bench_inference_real.py [--bundle mri_to_ct_unet3d --repeats 1 --variants ...]
 """
@@ -36,12 +37,31 @@ def _load() -> str:
     return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
 
 
-#: mri_to_ct variants: label -> inference.json overrides (the first is the bundle's default)
+#: mri_to_ct variants: label -> inference.json overrides (the first is the reference the outputs are compared with)
 MRI_TO_CT_VARIANTS = {
-    "whole volume, frozen (default)": {},
-    "whole volume, eager (--freeze false)": {"freeze": False},
-    "64^3 windows, overlap 0.25, frozen (--whole_volume_max_voxels 0)": {"whole_volume_max_voxels": 0},
+    "whole volume, frozen, fp32 (--amp false --channels_last false)": {"amp": False, "channels_last": False},
+    "whole volume, frozen, bf16 (--amp true --channels_last false)": {"amp": True, "channels_last": False},
+    "whole volume, frozen, bf16 + channels_last_3d (--amp true --channels_last true)": {"amp": True,
+                                                                                       "channels_last": True},
+    "whole volume, eager, fp32 (--freeze false --amp false --channels_last false)": {"freeze": False, "amp": False,
+                                                                                     "channels_last": False},
+    "64^3 windows, overlap 0.25, frozen, fp32 (--whole_volume_max_voxels 0 --amp false --channels_last false)": {
+        "whole_volume_max_voxels": 0, "amp": False, "channels_last": False},
 }
+
+
+def default_speed(bundle: str) -> str:
+    """The speed settings inference.json of ``bundle`` takes by default on this machine's CPU."""
+    import json
+
+    from monai_pipelines.bundle import default_amp, default_channels_last
+    from monai_pipelines.bundle.standard_ids import standard_ids
+
+    config = {**standard_ids("inference"), **json.loads((REPO / "bundles" / bundle / "configs" / "inference.json")
+                                                        .read_text())}
+    amp = default_amp("cpu", config["amp_devices"])
+    channels_last = default_channels_last("cpu", config["channels_last_devices"], amp)
+    return f"the bundle's default on this CPU: amp {str(amp).lower()}, channels_last {str(channels_last).lower()}"
 
 
 def _unet_flop_per_voxel(features: list[int]) -> float:
@@ -96,7 +116,7 @@ def mri_to_ct(tmp: Path, repeats: int, variants: list[str] | None = None) -> Non
     shape = nib.load(str(tmp / "out0" / source.name.replace(".nii.gz", "_synthetic_ct.nii.gz"))).shape
     work = {"whole": 256 * 256 * 240, "windows": 125 * 64**3}  # voxels the network computes (padded / 5x5x5 windows)
     flop = _unet_flop_per_voxel(features)
-    reference = statistics.median(times[labels[-1]]) if len(labels) > 1 else None
+    reference = statistics.median(times[labels[0]]) if len(labels) > 1 else None
     written = {label: np.asarray(nib.load(str(tmp / f"out{i}" / source.name.replace(".nii.gz", "_synthetic_ct.nii.gz"))
                                          ).dataobj, dtype=np.int32) for i, label in enumerate(labels)}
     rows = []
@@ -112,8 +132,10 @@ def mri_to_ct(tmp: Path, repeats: int, variants: list[str] | None = None) -> Non
           f"the inference command (config parsing, loading, resampling, network, inverse resampling, writing; not the "
           f"interpreter start), alternated, median of {repeats}, after a warm-up run of each variant on a 96x96x40 "
           "crop.\n")
-    print(table(["variant", "wall s (median)", "speed-up vs windows", "network TFLOP", "GFLOP/s over the command",
-                 "peak RSS MiB", "output vs default: max / mean abs HU", "load average before / after"], rows))
+    print(table(["variant", "wall s (median)", "speed-up vs the first row", "network TFLOP",
+                 "GFLOP/s over the command", "peak RSS MiB", "output vs the first row: max / mean abs HU",
+                 "load average before / after"], rows))
+    print(f"\n{default_speed('mri_to_ct_unet3d')}.")
 
 
 def mmgan(tmp: Path, repeats: int) -> None:
@@ -131,8 +153,11 @@ def mmgan(tmp: Path, repeats: int) -> None:
 
     config = REPO / "bundles/mmgan_missing_modality/configs/inference.json"
     default_kwargs = json.loads(config.read_text())["registration_kwargs"]
-    variants = {f"registration {json.dumps(default_kwargs)} (inference.json's default)": default_kwargs,
-                "registration {} (Phase 1's prepare ixi settings)": {}}
+    reg = f"registration {json.dumps(default_kwargs)} (inference.json's)"
+    variants = {f"{reg}, generator fp32 (--amp false)": {"registration_kwargs": default_kwargs, "amp": False},
+                f"{reg}, generator bf16 (--amp true)": {"registration_kwargs": default_kwargs, "amp": True},
+                "registration {} (Phase 1's prepare ixi settings), generator fp32": {"registration_kwargs": {},
+                                                                                     "amp": False}}
     args = {"in_channels": 3, "out_channels": 3, "features": 64, "num_downs": 8}
     (tmp / "run" / "checkpoints").mkdir(parents=True)
     torch.manual_seed(0)
@@ -182,8 +207,7 @@ def mmgan(tmp: Path, repeats: int) -> None:
             workflow = ConfigWorkflow(config_file=str(config), workflow_type="infer", run_id="inference",
                                       run_dir=str(tmp / "run"), t1=str(folder / "IXI002-Guys-0828-T1.nii.gz"),
                                       t2=str(folder / "IXI002-Guys-0828-T2.nii.gz"),
-                                      output_dir=str(tmp / f"out{labels.index(label)}"),
-                                      registration_kwargs=variants[label])
+                                      output_dir=str(tmp / f"out{labels.index(label)}"), **variants[label])
             workflow.initialize()
             workflow.run()
             workflow.finalize()
@@ -207,6 +231,7 @@ def mmgan(tmp: Path, repeats: int) -> None:
           "pays on top of the figures below.\n")
     print(table(["run", "wall s (median)", "peak RSS MiB", "PD output vs the first row: max / mean abs (0..1 units)",
                  "load average before / after"], rows))
+    print(f"\n{default_speed('mmgan_missing_modality')}.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,10 @@ CONFIGS=bundles/$NAME/configs
 RUN=${RUN_NAME:-demo}
 EPOCHS=${EPOCHS:-6}
 OUT=bundles/$NAME/runs/$RUN/fold_0
-# bf16 autocast where the CPU (or GPU) computes bf16 natively; a CPU that only emulates it (AVX2) stays fp32
-SPEED=(--amp true)
+# precision: the bundle's default (bf16 autocast on a CPU that computes bf16 natively, fp32 on an AVX2-only CPU and
+# on a GPU, where this network measured no faster with AMP); AMP=false or AMP=true sets it for all four steps
+SPEED=()
+if [ -n "${AMP:-}" ]; then SPEED=(--amp "$AMP"); fi
 # the recipe's lr 1e-4 needs many epochs; 1e-3 gets a 6-epoch run past the intensity-lookup baseline
 LR=${LEARNING_RATE:-0.001}
 
@@ -34,7 +36,8 @@ from monai_pipelines.data.manifest import datalist
 loc = resolve_dataset(None, None, 'head_mri_ct')
 item = datalist(loc.manifest, loc.dataset_dir, 'test')[0]
 print(item['image'], item['label'])")
-$PY -m monai.bundle run inference --config_file $CONFIGS/inference.json --run_name "$RUN" --input_path "$IMAGE" --label_path "$LABEL"
+$PY -m monai.bundle run inference --config_file $CONFIGS/inference.json --run_name "$RUN" --input_path "$IMAGE" --label_path "$LABEL" \
+  "${SPEED[@]}"
 
 $PY - "$OUT" <<'PYEOF'
 import json, sys

@@ -1,19 +1,25 @@
-"""Speed settings chosen per device: data-loader workers and torch threads, from the cores.
+"""Speed settings chosen per device: autocast, data-loader workers and torch threads.
 
 RunContext takes its defaults from here (``"num_workers": null`` in a bundle's train.json; the torch threads at the
 start of every command), so one command is fast on a laptop CPU, a many-core server and a GPU without editing the
-config; an explicit ``--num_workers 2`` (or ``OMP_NUM_THREADS``) still wins. Figures behind the choices: benchmarks/RESULTS.md
-(there, channels-last made every bundle's network slower on a CPU, so ``channels_last`` stays off by default).
+config; an explicit ``--num_workers 2`` (or ``OMP_NUM_THREADS``) still wins. ``amp`` defaults to
+:func:`default_amp`: on the device types a bundle lists in ``amp_devices``, where autocast measured faster for its
+network (a CPU counts only where it computes bf16 natively), and ``channels_last`` to :func:`default_channels_last`
+on those in ``channels_last_devices`` (none by default: it made most networks slower). Figures behind the choices:
+benchmarks/RESULTS.md (CPU) and benchmarks/RESULTS_GPU.md.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 
 __all__ = [
     "available_cores",
+    "default_amp",
+    "default_channels_last",
     "default_num_threads",
     "default_num_workers",
     "set_num_threads",
@@ -24,6 +30,31 @@ def available_cores() -> int:
     """CPU cores this process may use, shared among the processes of one node under torchrun."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+
+
+def default_amp(device: torch.device | str, amp_devices: Sequence[str] = ("cpu",)) -> bool:
+    """Whether ``amp`` is on by default: the device's type is one of ``amp_devices`` and, for a CPU, it computes
+    bf16 natively (a CPU that would emulate it stays fp32 without a word; ``--amp true`` there says why it does)."""
+    from monai_pipelines.engines.amp import cpu_has_native_bf16
+
+    device_type = torch.device(device).type
+    return device_type in _device_types("amp_devices", amp_devices) and (device_type != "cpu" or cpu_has_native_bf16())
+
+
+def default_channels_last(device: torch.device | str, channels_last_devices: Sequence[str] = (),
+                          amp: bool = False) -> bool:
+    """Whether ``channels_last`` is on by default: the device's type is one of ``channels_last_devices`` and, on a
+    CPU, with ``amp`` (channels-last measured faster there only with bf16 autocast, whose oneDNN convolutions want
+    it; in fp32 it was slower for every network)."""
+    device_type = torch.device(device).type
+    return device_type in _device_types("channels_last_devices", channels_last_devices) and (
+        device_type != "cpu" or bool(amp))
+
+
+def _device_types(name: str, value: Sequence[str]) -> Sequence[str]:
+    if isinstance(value, str) or not all(isinstance(d, str) for d in value):
+        raise TypeError(f"{name} must be a list of device types such as [\"cpu\", \"cuda\"], got {value!r}.")
+    return value
 
 
 def default_num_workers(device: torch.device | str) -> int:

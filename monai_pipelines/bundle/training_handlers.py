@@ -28,6 +28,7 @@ from monai_pipelines.bundle.tracking import fit_mlflow_handler, mlflow_handlers
 from monai_pipelines.data.epoch_seeded_sampler import EpochSeededSampler
 from monai_pipelines.handlers.engine_progress_bar import EngineProgressBar
 from monai_pipelines.handlers.epoch_metrics_state import EpochMetricsState
+from monai_pipelines.handlers.finite_loss import FiniteLossGuard
 from monai_pipelines.handlers.tensorboard_panel import TensorBoardPanel
 from monai_pipelines.handlers.time_budget import TimeBudget
 from monai_pipelines.handlers.training_checkpoint import TrainingCheckpoint
@@ -124,6 +125,8 @@ class TrainingHandlers:
     def attach(self, trainer: Engine) -> None:
         run = self.run
         run.start()
+        # first on ITERATION_COMPLETED: a diverged iteration stops the run before any handler saves or logs it
+        FiniteLossGuard(self._scalar_keys(trainer), hint=self._divergence_hint()).attach(trainer)
         trainer.add_event_handler(Events.STARTED, self._on_started)  # before the checkpoint's resume
         trainer.add_event_handler(Events.EPOCH_STARTED, self._set_sampler_epoch)
         if self.evaluator is not None:
@@ -252,6 +255,16 @@ class TrainingHandlers:
     def _close_writer(self, trainer: Engine) -> None:
         if self.summary_writer is not None:
             self.summary_writer.close()
+
+    def _divergence_hint(self) -> str:
+        from monai_pipelines.engines.amp import amp_dtype, amp_enabled
+
+        run = self.run
+        retry = "rerun with a lower --learning_rate"
+        if amp_enabled(run.device, bool(run.get("amp", False)), run.get("amp_dtype")):
+            dtype = "fp16" if amp_dtype(run.device, run.get("amp_dtype")) == torch.float16 else "bf16"
+            retry = f"{dtype} autocast was on: rerun with --amp false, or with a lower --learning_rate"
+        return f"{retry} (the rerun resumes from the newest checkpoint, written before this iteration)"
 
     @staticmethod
     def _scalar_keys(trainer: Engine) -> list[str]:

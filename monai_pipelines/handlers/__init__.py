@@ -6,6 +6,7 @@ from .curriculum_scenarios import CurriculumScenarios
 from .deferred_reweighting import DeferredReweighting, class_counts, drw_weights
 from .early_stopping import EarlyStopping
 from .engine_progress_bar import EngineProgressBar
+from .finite_loss import FiniteLossGuard, TrainingDivergedError
 from .image_frequency import epoch_images, every_n_images, images_seen
 from .loss_log_writer import LossLogWriter
 from .loss_weight_ramp import LossWeightRamp

@@ -12,7 +12,7 @@ from monai_pipelines.bundle.standard_ids import TRAINING, missing_standard_ids
 from monai_pipelines.utils.errors import InputError, find_user_error
 from tests.bundles.runner import BUNDLES, CONFIG_FILES, configs
 
-SPEED_IDS = ("amp", "amp_dtype", "channels_last")
+SPEED_IDS = ("amp", "amp_devices", "amp_dtype", "channels_last", "channels_last_devices")
 
 
 def _run_context(config: dict):
@@ -29,6 +29,20 @@ def test_a_config_gets_the_standard_ids_it_lacks_and_keeps_its_own(tmp_path):
     with pytest.raises(RuntimeError) as error:  # MONAI wraps what the component raised
         _run_context({"compile": "yes"})
     assert isinstance(find_user_error(error.value), InputError) and "--compile" in str(find_user_error(error.value))
+
+
+def test_speed_defaults_follow_the_bundles_device_lists(monkeypatch):
+    from monai_pipelines.engines import amp
+
+    monkeypatch.setattr(amp, "cpu_has_native_bf16", lambda: True)
+    assert _run_context({"device": "cpu"})[0].get_parsed_content("amp") is True
+    assert _run_context({"device": "cpu", "amp_devices": ["cuda"]})[0].get_parsed_content("amp") is False
+    parser = _run_context({"device": "cpu", "channels_last_devices": ["cpu"]})[0]
+    assert parser.get_parsed_content("channels_last") is True  # with bf16 autocast on a CPU
+    monkeypatch.setattr(amp, "cpu_has_native_bf16", lambda: False)
+    assert _run_context({"device": "cpu"})[0].get_parsed_content("amp") is False
+    parser = _run_context({"device": "cpu", "channels_last_devices": ["cpu"]})[0]
+    assert parser.get_parsed_content("channels_last") is False  # fp32 on this CPU: channels-last was slower
 
 
 def test_ids_with_a_precondition():

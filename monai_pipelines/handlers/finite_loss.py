@@ -1,0 +1,63 @@
+"""Stop training at the first non-finite loss, in one line that says what to try.
+
+Ours because Ignite's ``TerminateOnNan`` ends the run as if it had finished (the final model is then written with
+NaN weights) and MONAI has none: without it a diverged run trains on in NaN and fails later, in whatever first
+refuses NaN (a metric's traceback). Here the command fails at that iteration, before any checkpoint of it is
+written, so the newest checkpoint is the last finite state and a rerun with other settings can start from scratch
+or from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+
+from monai_pipelines.utils.errors import InputError
+
+__all__ = ["FiniteLossGuard", "TrainingDivergedError"]
+
+
+class TrainingDivergedError(InputError):
+    """A loss became NaN or infinite: the settings (learning rate, precision) cannot train this network."""
+
+
+class FiniteLossGuard:
+    """Raise :class:`TrainingDivergedError` when one of the trainer's loss scalars is NaN or infinite.
+
+    Args:
+        keys: the loss scalars in ``engine.state.output`` (a GAN trainer's ``g_loss``, ``d_loss``...).
+        hint: what to try, appended to the message (e.g. "rerun with --amp false or a lower --learning_rate").
+    """
+
+    def __init__(self, keys: Sequence[str] = ("loss",), hint: str = "") -> None:
+        self.keys = list(keys)
+        self.hint = hint
+
+    def attach(self, engine: Engine) -> None:
+        if not engine.has_event_handler(self, Events.ITERATION_COMPLETED):
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        output = engine.state.output
+        output = output[0] if isinstance(output, list) and output else output
+        if not isinstance(output, Mapping):
+            return
+        for key in self.keys:
+            value = _as_float(output.get(key))
+            if value is not None and not math.isfinite(value):
+                state = engine.state
+                epoch_length = state.epoch_length or 1
+                raise TrainingDivergedError(
+                    f"training diverged: {key} is {value} at epoch {state.epoch}, iteration "
+                    f"{(state.iteration - 1) % epoch_length + 1} of {epoch_length}"
+                    + (f"; {self.hint}" if self.hint else "") + ".")
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    return float(value) if isinstance(value, (int, float)) else None
