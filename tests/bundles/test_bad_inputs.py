@@ -222,7 +222,9 @@ def test_glacier_inference_on_an_hkh_npy_slice(checkpoints, tmp_path):
 def _tiny_training(bundle: str, data: Path) -> dict[str, Any]:
     from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
 
-    overrides = {**TINY_SETUPS[bundle](data), "epochs": 1}
+    # fp32: these tests are about inputs; under bf16 autocast (a CPU with native bf16) the corpus' sheared-affine
+    # volume made mri_to_ct's loss NaN in 4 of 19 runs (fp32: 0 of 6), which FiniteLossGuard stops in one line
+    overrides = {**TINY_SETUPS[bundle](data), "epochs": 1, "amp": False}
     if bundle == "glacier_segmentation":  # six 32-pixel tiles of its own, read whole (no slice of the demo's)
         from monai_pipelines.data.synthetic.glacier_tiles import generate_glacier_tiles
 
@@ -400,7 +402,9 @@ def test_corpus_through_training_and_evaluation(bundle, command, checkpoints, tm
     try:
         run(command, config_file=files, logging_file=False, **overrides, output_dir=str(out), skip_corrupted=True)
     except Exception as err:  # noqa: BLE001 - reported below
-        problems.append(f"skip_corrupted run failed: {type(err).__name__}: {str(err)[:300]}")
+        user = find_user_error(err)
+        problems.append(f"skip_corrupted run failed: {user_error_message(user) if user else type(err).__name__}: "
+                        f"{str(err)[:300]}")
     if not _written(out):
         problems.append("skip_corrupted run wrote no output")
     lines = caplog.text.splitlines()

@@ -128,10 +128,11 @@ def test_train_resume_evaluate_export_infer(small_dataset, tmp_path, caplog):
         np.testing.assert_allclose(written.affine, source.affine, atol=1e-5)
         evaluated = np.asarray(nib.load(str(out / "predictions" / "test" / name)).dataobj)
         inferred = np.asarray(written.dataobj)
-        # inference runs a frozen TorchScript copy: float differences of ~1e-6 may flip an int16 rounding, no more
+        # both run the same frozen copy at the same precision (with bf16 on a CPU, eager evaluation beside frozen
+        # inference differed by 2 HU)
         diff = np.abs(inferred.astype(int) - evaluated.astype(int))
         print(f"{name}: inference vs evaluation max {diff.max()} HU, {(diff > 0).mean():.2e} of voxels differ")
-        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+        assert diff.max() == 0
         assert inferred.min() >= -1024 and inferred.max() <= 3071
         assert (tmp_path / "inference" / image.name.replace(".nii.gz", "_panel.png")).is_file()
 
