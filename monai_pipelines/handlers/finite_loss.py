@@ -38,10 +38,10 @@ class FiniteLossGuard:
         self.hint = hint
 
     def attach(self, engine: Engine) -> None:
-        if not engine.has_event_handler(self, Events.ITERATION_COMPLETED):
-            engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+        if not engine.has_event_handler(self.check, Events.ITERATION_COMPLETED):
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self.check)
 
-    def __call__(self, engine: Engine) -> None:
+    def check(self, engine: Engine) -> None:
         output = engine.state.output
         output = output[0] if isinstance(output, list) and output else output
         if not isinstance(output, Mapping):

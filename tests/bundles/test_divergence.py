@@ -17,7 +17,7 @@ from tests.bundles.test_bad_inputs import _tiny_training
 
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_a_diverged_loss_stops_training_in_one_line(bundle, tmp_path, monkeypatch):
-    guard_call = finite_loss.FiniteLossGuard.__call__
+    guard_check = finite_loss.FiniteLossGuard.check
     checked: list[list[str]] = []
 
     def diverge_at_the_second_iteration(self, engine):
@@ -25,9 +25,9 @@ def test_a_diverged_loss_stops_training_in_one_line(bundle, tmp_path, monkeypatc
         checked.append(list(self.keys))
         if engine.state.iteration == 2:
             output[self.keys[-1]] = output[self.keys[-1]] * math.nan  # e.g. a GAN's discriminator loss
-        return guard_call(self, engine)
+        return guard_check(self, engine)
 
-    monkeypatch.setattr(finite_loss.FiniteLossGuard, "__call__", diverge_at_the_second_iteration)
+    monkeypatch.setattr(finite_loss.FiniteLossGuard, "check", diverge_at_the_second_iteration)
     out = tmp_path / "run"
     overrides = {**_tiny_training(bundle, tmp_path / "data"), "output_dir": str(out), "checkpoint_iterations": 1,
                  "epochs": 2}
