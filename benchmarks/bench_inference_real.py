@@ -17,6 +17,7 @@ saved with the bundle's run contract as training saves it. Real volumes from ../
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", choices=list(MRI_TO_CT_VARIANTS), default=None,
                         help="mri_to_ct_unet3d: the variants to run (default: all)")
     args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)  # the inference commands' own log lines (input summaries, "writing: ...")
     if not REAL.is_dir():
         print(f"real sample images not found at {REAL} (set MONAI_PIPELINES_REAL_DATA): nothing measured.")
         return

@@ -40,7 +40,7 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
         "default": [
             ("3D U-Net at 48^3, engine vs plain loop, fp32 vs channels_last_3d", "bench_mri_to_ct_engine.py",
              ["--size", "48", "--iterations", "4", "--repeats", "2", "--no-bf16"]),
-            ("3D U-Net at 16^3 with bf16 (small: emulated bf16 is slow)", "bench_mri_to_ct_engine.py",
+            ("3D U-Net at 16^3 with bf16 (small: bf16 emulated on an AVX2 CPU is slow)", "bench_mri_to_ct_engine.py",
              ["--size", "16", "--iterations", "3", "--repeats", "2"]),
             ("the bundle's full engine (train.json, real handlers) vs a plain loop, 32^3 patches",
              "bench_bundle_engine.py", ["--epochs", "2", "--set", "patch_size=[32,32,32]"]),

@@ -3,9 +3,9 @@
 Ours because MONAI's SlidingWindowInferer needs a fixed window: overlapping windows of the training patch size
 compute every voxel about twice (64^3 windows with overlap 0.25 on a 256x256x235 volume: 125 windows, 2.1 times
 the volume), and each window sees its voxels' context cut at its border. One pass over the volume padded to the
-network's divisor computes each voxel once, with all its context. Measured on the porcine head MR of
-benchmarks/RESULTS.md (3D U-Net 16-128, frozen, alternated): the inference command x2.02 faster with two threads,
-x1.66 with one; peak memory 5.7 vs 1.9 GB.
+network's divisor computes each voxel once, with all its context. Measured on the porcine head MR (3D U-Net
+16-128, frozen fp32, alternated, benchmarks/RESULTS.md): the inference command x1.23 faster on a 2-core AVX512 CPU
+(17.7 vs 21.7 s), x1.66-2.02 on a loaded 2-core AVX2 one; peak memory 5.7 vs 2.2 GB.
 """
 
 from __future__ import annotations
