@@ -7,6 +7,7 @@ fp32 on a CPU; here autocast follows ``engine.state.device`` (bf16 on CPU) and t
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -95,6 +96,8 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         optim_set_to_none: free the gradients before each step instead of zeroing them (PyTorch's default; MONAI's
             is False, which zeroes every gradient and then adds the new one to it: a zeroing pass and an addition
             more per gradient tensor, kernel launches on a GPU).
+        loss_kwargs: loss keyword argument -> batch key, handed to ``loss_function`` with the prediction and target
+            (e.g. ``{"dist_maps": "dist_maps"}``: maps the data pipeline computed, moved to the device with the batch).
         other args: as ``monai.engines.SupervisedTrainer``.
     """
 
@@ -109,9 +112,11 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         grad_clip_norm: float | None = None,
         decollate: bool = False,
         optim_set_to_none: bool = True,
+        loss_kwargs: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, decollate=decollate, optim_set_to_none=optim_set_to_none, **kwargs)
+        self.loss_kwargs = dict(loss_kwargs or {})
         if amp_dtype is None and isinstance(self.amp_kwargs.get("dtype"), torch.dtype):
             amp_dtype = self.amp_kwargs["dtype"]
         self.amp_dtype = amp_dtype
@@ -138,6 +143,13 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         local = engine.state.iteration - 1
         return local % acc == 0, (local + 1) % acc == 0
 
+    def _loss_kwargs(self, engine: Any, batchdata: Any) -> dict[str, Any]:
+        """The ``loss_kwargs`` of this batch, on the engine's device (plain tensors)."""
+        if not self.loss_kwargs or not isinstance(batchdata, Mapping):
+            return {}
+        return {name: plain_tensor(batchdata[key]).to(engine.state.device, non_blocking=engine.non_blocking)
+                for name, key in self.loss_kwargs.items() if key in batchdata}
+
     def _iteration(self, engine: SupervisedTrainer, batchdata: dict[str, torch.Tensor]) -> dict:
         """One training step; returns IMAGE, LABEL, PRED, LOSS like MONAI (plain tensors, not decollated) and fires
         the same IterationEvents."""
@@ -153,7 +165,8 @@ class SupervisedTrainer(_MonaiSupervisedTrainer):
         with autocast(engine.state.device, engine.amp, engine.amp_dtype):
             engine.state.output[Keys.PRED] = engine.inferer(net_in, engine.network, *args, **kwargs)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
-            engine.state.output[Keys.LOSS] = engine.loss_function(engine.state.output[Keys.PRED], net_target).mean()
+            engine.state.output[Keys.LOSS] = engine.loss_function(
+                engine.state.output[Keys.PRED], net_target, **self._loss_kwargs(engine, batchdata)).mean()
             engine.fire_event(IterationEvents.LOSS_COMPLETED)
         loss = engine.state.output[Keys.LOSS]
         scaler.scale(loss / acc if acc > 1 else loss).backward()

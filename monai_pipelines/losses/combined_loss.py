@@ -45,7 +45,7 @@ class CombinedSegmentationLoss(_Loss):
             }
         )
         self.weights = weights
-        self.last_components: dict[str, float] = {}
+        self.last_components: dict[str, torch.Tensor] = {}
 
     @property
     def weights(self) -> dict[str, float]:
@@ -60,13 +60,19 @@ class CombinedSegmentationLoss(_Loss):
             raise ValueError(f"loss weights must be >= 0, got {dict(weights)}.")
         self._weights = {name: float(weights.get(name, 0.0)) for name in COMPONENTS}
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor, target: torch.Tensor, dist_maps: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """``dist_maps``: the boundary term's signed distance maps when the data pipeline computed them
+        (:class:`~monai_pipelines.transforms.SignedDistanceMapsd`); else the term computes them from ``target``."""
         input = input.float()
         total = input.new_zeros(())
         self.last_components = {}
         for name, weight in self._weights.items():
             if weight > 0:
-                value = self.terms[name](input, target)
-                self.last_components[name] = float(value.detach())
+                value = self.terms[name](input, target, dist_maps) if name == "boundary" else \
+                    self.terms[name](input, target)
+                # kept on the device: read when logged, after the step (a float() here would wait for the GPU
+                # between the forward and the backward)
+                self.last_components[name] = value.detach()
                 total = total + weight * value
         return total

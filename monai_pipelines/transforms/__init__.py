@@ -50,5 +50,6 @@ from .robust_load import (  # noqa: E501
     filter_loadable,
 )
 from .scenario_mask import ALL_SCENARIOS, Scenario, ScenarioMask, ScenarioMaskd, apply_scenario, implicit_conditioning
+from .signed_distance import SignedDistanceMaps, SignedDistanceMapsD, SignedDistanceMapsd, SignedDistanceMapsDict
 
 __getattr__ = lazy_submodules(__name__)

@@ -163,6 +163,19 @@ def test_glcm_is_one_setting_for_training_evaluation_and_inference(tmp_path):
     assert _inference_vs_evaluation(out, tmp_path, epochs=1) <= 1e-4
 
 
+def test_boundary_maps_come_from_the_data_pipeline(trained):
+    """The boundary term's signed distance maps are made by the loader after the augmentation and handed to the
+    loss (28.5 ms per batch of 32 in the step before: CPU work between a GPU forward and backward)."""
+    from monai_pipelines.losses.boundary_loss import signed_distance_maps
+
+    _, workflow = trained
+    assert workflow.parser.get_parsed_content("train#trainer").loss_kwargs == {"dist_maps": "dist_maps"}
+    item = workflow.parser.get_parsed_content("train#dataset")[0]
+    assert item["dist_maps"].shape == (4, 32, 32)
+    np.testing.assert_array_equal(item["dist_maps"].numpy(),
+                                  signed_distance_maps(np.asarray(item["label"]).astype(np.int64)[None], 4)[0])
+
+
 def test_pretrain_config_is_phase_a_throughout():
     wf = ConfigWorkflow(config_file=[str(CONFIGS / "train.json"), str(CONFIGS / "pretrain.json")], workflow_type="train")
     parser = wf.parser

@@ -176,3 +176,26 @@ def test_gradients_are_freed_not_zeroed_before_each_step():
     trainer.run()
     assert freed == [True, True, True]
     assert all(p.grad is not None for p in net.parameters())  # and the last step's gradients are there after it
+
+
+def test_loss_kwargs_hand_batch_entries_to_the_loss():
+    """``loss_kwargs`` {loss argument: batch key}: e.g. distance maps the data pipeline computed for a boundary loss."""
+    seen = []
+
+    def weighted_mse(pred, target, weight=None):
+        seen.append(weight)
+        return ((pred - target) ** 2 * (1.0 if weight is None else weight)).mean()
+
+    data = [{**item, "w": torch.full((2, 1, 8, 8), 2.0)} for item in _data()]
+    net = _net()
+    trainer = SupervisedTrainer(device=CPU, max_epochs=1, train_data_loader=data, network=net,
+                                optimizer=torch.optim.SGD(net.parameters(), lr=0.05), loss_function=weighted_mse,
+                                loss_kwargs={"weight": "w"})
+    trainer.run()
+    assert len(seen) == 3 and all(isinstance(w, torch.Tensor) and float(w.mean()) == 2.0 for w in seen)
+    net = _net()
+    without = SupervisedTrainer(device=CPU, max_epochs=1, train_data_loader=_data(), network=net,
+                                optimizer=torch.optim.SGD(net.parameters(), lr=0.05), loss_function=weighted_mse,
+                                loss_kwargs={"weight": "w"})
+    without.run()  # a batch without the key: the loss gets no such argument
+    assert seen[3:] == [None, None, None]
