@@ -9,7 +9,6 @@ or from it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,18 +45,24 @@ class FiniteLossGuard:
         output = output[0] if isinstance(output, list) and output else output
         if not isinstance(output, Mapping):
             return
-        for key in self.keys:
-            value = _as_float(output.get(key))
-            if value is not None and not math.isfinite(value):
-                state = engine.state
-                epoch_length = state.epoch_length or 1
-                raise TrainingDivergedError(
-                    f"training diverged: {key} is {value} at epoch {state.epoch}, iteration "
-                    f"{(state.iteration - 1) % epoch_length + 1} of {epoch_length}"
-                    + (f"; {self.hint}" if self.hint else "") + ".")
+        values = {key: output[key] for key in self.keys if _is_scalar(output.get(key))}
+        if not values:
+            return
+        # one read of the device for all the scalars (a GAN's g_loss, d_loss...), not one per scalar
+        scalars = [v.detach().float().reshape(()) if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+                   for v in values.values()]
+        device = next((t.device for t in scalars if t.device.type != "cpu"), torch.device("cpu"))
+        finite = torch.isfinite(torch.stack([t.to(device) for t in scalars]))
+        if bool(finite.all()):
+            return
+        key = list(values)[int((~finite).nonzero()[0])]
+        state = engine.state
+        epoch_length = state.epoch_length or 1
+        raise TrainingDivergedError(
+            f"training diverged: {key} is {float(values[key])} at epoch {state.epoch}, iteration "
+            f"{(state.iteration - 1) % epoch_length + 1} of {epoch_length}" + (f"; {self.hint}" if self.hint else "")
+            + ".")
 
 
-def _as_float(value: Any) -> float | None:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    return float(value) if isinstance(value, (int, float)) else None
+def _is_scalar(value: Any) -> bool:
+    return (isinstance(value, torch.Tensor) and value.numel() == 1) or isinstance(value, (int, float))
