@@ -52,16 +52,17 @@ MRI_TO_CT_VARIANTS = {
 
 
 def default_speed(bundle: str) -> str:
-    """The speed settings inference.json of ``bundle`` takes by default on this machine's CPU."""
+    """The speed settings inference.json of ``bundle`` resolves to by default on this machine's CPU (its own values
+    and the standard ids' defaults, evaluated as a command would)."""
     import json
 
-    from monai_pipelines.bundle import default_amp, default_channels_last
-    from monai_pipelines.bundle.standard_ids import standard_ids
+    from monai.bundle import ConfigParser
 
-    config = {**standard_ids("inference"), **json.loads((REPO / "bundles" / bundle / "configs" / "inference.json")
-                                                        .read_text())}
-    amp = default_amp("cpu", config["amp_devices"])
-    channels_last = default_channels_last("cpu", config["channels_last_devices"], amp)
+    from monai_pipelines.bundle.standard_ids import missing_standard_ids
+
+    config = json.loads((REPO / "bundles" / bundle / "configs" / "inference.json").read_text())
+    parser = ConfigParser({**missing_standard_ids("inference", config), **config, "device": "cpu"})
+    amp, channels_last = (bool(parser.get_parsed_content(key)) for key in ("amp", "channels_last"))
     return f"the bundle's default on this CPU: amp {str(amp).lower()}, channels_last {str(channels_last).lower()}"
 
 
