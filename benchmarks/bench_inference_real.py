@@ -8,8 +8,9 @@ saved with the bundle's run contract as training saves it. Real volumes from ../
   sliding windows with overlap 0.25, alternated in one process after a warm-up, with the network's FLOPs, the
   speed-ups and the outputs' differences;
 - mmgan_missing_modality: IXI002 T1 + T2 -> PD (T1 registered onto T2, 130 axial 256^2 slices), the generator in
-  fp32 and bf16, inference.json's registration settings vs Phase 1's, alternated, with the time of registration and
-  of the generator, the PD outputs' difference, and ITK's module loading timed once apart.
+  bf16 and fp32, registration by the torch backend (the default) and by ITK, inference.json's settings and Phase
+  1's, alternated, with the time of registration and of the generator, the PD outputs' difference, and ITK's module
+  loading timed once apart.
 
     python benchmarks/bench_inference_real.py [--bundle mri_to_ct_unet3d --repeats 1 --variants ...]
 """
@@ -155,11 +156,14 @@ def mmgan(tmp: Path, repeats: int) -> None:
 
     config = REPO / "bundles/mmgan_missing_modality/configs/inference.json"
     default_kwargs = json.loads(config.read_text())["registration_kwargs"]
-    reg = f"registration {json.dumps(default_kwargs)} (inference.json's)"
-    variants = {f"{reg}, generator fp32 (--amp false)": {"registration_kwargs": default_kwargs, "amp": False},
-                f"{reg}, generator bf16 (--amp true)": {"registration_kwargs": default_kwargs, "amp": True},
-                "registration {} (Phase 1's prepare ixi settings), generator fp32": {"registration_kwargs": {},
-                                                                                     "amp": False}}
+    itk_kwargs = {**default_kwargs, "backend": "itk"}
+    reg = f"registration {json.dumps(default_kwargs)} (inference.json's: torch backend)"
+    variants = {f"{reg}, generator bf16 (--amp true)": {"registration_kwargs": default_kwargs, "amp": True},
+                f"{reg}, generator fp32 (--amp false)": {"registration_kwargs": default_kwargs, "amp": False},
+                f"registration {json.dumps(itk_kwargs)}, generator bf16": {"registration_kwargs": itk_kwargs,
+                                                                            "amp": True},
+                "registration {} (Phase 1's prepare ixi settings, torch), generator bf16": {"registration_kwargs": {},
+                                                                                           "amp": True}}
     args = {"in_channels": 3, "out_channels": 3, "features": 64, "num_downs": 8}
     (tmp / "run" / "checkpoints").mkdir(parents=True)
     torch.manual_seed(0)
@@ -183,7 +187,7 @@ def mmgan(tmp: Path, repeats: int) -> None:
         slices.append(len(needed))
         return ixi.cut_slices(volume, size, axis, rotation, needed)
 
-    msi.register_subject = timed("registration (ITK)", ixi.register_subject)
+    msi.register_subject = timed("registration", ixi.register_subject)
     msi.MissingSequenceInferer._synthesise = timed("generator over the slices", msi.MissingSequenceInferer._synthesise)
     msi.cut_slices = counted
     folder = REAL / "ixi"
@@ -194,7 +198,7 @@ def mmgan(tmp: Path, repeats: int) -> None:
     t1_affine = t1.affine @ coarse
     start = time.perf_counter()
     rigid_register(np.asarray(t1.dataobj, np.float32)[::8, ::8, ::8], np.asarray(t2.dataobj, np.float32)[::8, ::8, ::8],
-                   t1_affine, t2.affine @ coarse, shrink_factors=[1], iterations=2)
+                   t1_affine, t2.affine @ coarse, shrink_factors=[1], iterations=2, backend="itk")
     itk_load = time.perf_counter() - start
     times: dict[str, list[float]] = {label: [] for label in variants}
     parts: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
@@ -230,7 +234,7 @@ def mmgan(tmp: Path, repeats: int) -> None:
           f"slices ({slices[0]} of 130 inside the dilated head mask), sw_batch 8; torch threads "
           f"{torch.get_num_threads()}; in-process runs of the inference config, alternated, median of {repeats}. "
           f"ITK's modules were loaded first, once, on a tiny registration: {itk_load:.1f} s, which a fresh process "
-          "pays on top of the figures below.\n")
+          "pays on top of the ITK row below (the torch backend loads no ITK).\n")
     print(table(["run", "wall s (median)", "peak RSS MiB", "PD output vs the first row: max / mean abs (0..1 units)",
                  "load average before / after"], rows))
     print(f"\n{default_speed('mmgan_missing_modality')}.")

@@ -1,10 +1,10 @@
 """`prepare ixi` wall time with 1 worker vs N worker processes on synthetic IXI phantom subjects.
 
 Writes ``--subjects`` phantoms (T1 misregistered, bias fields) of ``--shape``, prepares one subject to warm up
-(ITK's first use in a process is slow: minutes on a loaded 2-core machine), then prepares them all into fresh
-folders with 1 worker, N workers, and 1 worker again (the mean of the two 1-worker runs is the baseline, so a
+(imports and first calls; ITK's modules too where N4 or the ITK registration backend is used), then prepares them
+all into fresh folders with 1 worker, N workers, and 1 worker again (the mean of the two 1-worker runs is the baseline, so a
 drifting machine load does not favour either side). The N-worker time includes starting the worker processes and
-(where processes are spawned, not forked) their own first use of ITK. Registration settings are the fast ones of the tests unless
+(where processes are spawned, not forked) their own warm-up. Registration settings are the tests' fast ones unless
 ``--full-registration``.
 
     python benchmarks/bench_prepare_ixi.py [--subjects 6 --shape 64 64 48 --workers 2]
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.subjects} phantom subjects of {'x'.join(map(str, args.shape))}, slices {args.size}^2, "
           f"{'full' if args.full_registration else 'fast test'} registration; each run into a fresh folder.\n")
     print(table(["run", "wall s", "s per subject", "speed-up vs 1 worker (mean)"], rows))
-    print(f"\nwarm-up (one subject, first use of ITK in this process, not in the table): {warm:.1f} s.")
+    print(f"\nwarm-up (one subject, the first in this process, not in the table): {warm:.1f} s.")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ __all__ = [
     "IXI_SEQUENCES",
     "IXIPrepareReport",
     "build_ixi_slice_manifest",
+    "checked_registration_kwargs",
     "cut_slices",
     "find_ixi_subjects",
     "from_ras",
@@ -143,6 +144,18 @@ def _brainmask_path(path: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def checked_registration_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`kwargs` as a dict for :func:`rigid_register`, or an InputError naming the unknown setting or backend."""
+    from monai_pipelines.transforms.rigid_registration import check_registration_kwargs
+
+    kwargs = dict(kwargs or {})
+    try:
+        check_registration_kwargs(kwargs)
+    except ValueError as e:
+        raise InputError(f"registration_kwargs {kwargs}: {e}") from None
+    return kwargs
+
+
 def register_subject(
     files: Mapping[str, Path],
     reference: str = REFERENCE,
@@ -167,6 +180,7 @@ def register_subject(
     from monai_pipelines.transforms.n4_bias_field import n4_bias_field_correction
     from monai_pipelines.transforms.rigid_registration import rigid_register
 
+    registration_kwargs = checked_registration_kwargs(registration_kwargs)
     fixed, fixed_affine = _load(files[reference])
     mask_file = _brainmask_path(files[reference])
     try:
@@ -191,7 +205,7 @@ def register_subject(
                 "affine); co-register the inputs first or enable registration."
             )
         try:
-            result = rigid_register(moving, fixed, moving_affine, fixed_affine, **dict(registration_kwargs or {}))
+            result = rigid_register(moving, fixed, moving_affine, fixed_affine, **registration_kwargs)
         except ValueError as e:
             raise InputError(f"{path} onto {files[reference].name}: {e}") from None
         images[seq] = np.asarray(result.resampled, dtype=np.float32)
@@ -349,6 +363,7 @@ def prepare_ixi(
     raw, out = Path(raw_dir), Path(out_dir)
     if out.resolve() == raw.resolve():
         raise InputError(f"{out}: the output folder must differ from the raw IXI folder.")
+    registration_kwargs = checked_registration_kwargs(registration_kwargs)  # before any subject, not once per subject
     if shard is not None and not (shard[1] >= 1 and 1 <= shard[0] <= shard[1]):
         raise InputError(f"shard must be k/n with 1 <= k <= n, got {shard[0]}/{shard[1]}.")
     complete, incomplete = find_ixi_subjects(raw)

@@ -33,6 +33,7 @@ from .n4_bias_field import (  # noqa: E501
 )
 from .rigid_registration import (  # noqa: E501
     RegistrationResult,
+    RegistrationSettings,
     RigidRegistration,
     RigidRegistrationD,
     RigidRegistrationd,
@@ -51,5 +52,6 @@ from .robust_load import (  # noqa: E501
 )
 from .scenario_mask import ALL_SCENARIOS, Scenario, ScenarioMask, ScenarioMaskd, apply_scenario, implicit_conditioning
 from .signed_distance import SignedDistanceMaps, SignedDistanceMapsD, SignedDistanceMapsd, SignedDistanceMapsDict
+from .torch_registration import resample_to_grid_torch, rigid_register_torch  # noqa: E501
 
 __getattr__ = lazy_submodules(__name__)

@@ -1,7 +1,9 @@
-"""Rigid (6 degrees of freedom) registration of one image onto another with ITK, by mutual information.
+"""Rigid (6 degrees of freedom) registration of one image onto another, by mutual information.
 
-Ours because MONAI has no intensity-based registration; ITK's v4 framework does it well, but its LPS world and
-(x, y, z) array order need careful conversion from NIfTI/MONAI's RAS affines, which this module owns.
+Ours because MONAI has no intensity-based registration. Two backends of one method: "torch"
+(:mod:`torch_registration`, the default: no ITK to load, 8.5 s of a fresh process) and "itk", ITK's v4 framework,
+whose LPS world and (x, y, z) array order need careful conversion from NIfTI/MONAI's RAS affines, which this module
+owns.
 
 Conventions: arrays are indexed like MONAI's (i, j, k) with RAS affines (voxel index -> world mm). The returned
 ``fixed_to_moving`` maps a point of the fixed image's world (RAS, mm) to the corresponding moving-image point, which is
@@ -11,7 +13,7 @@ what resampling the moving image onto the fixed grid needs; ``moving_to_fixed`` 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -26,16 +28,20 @@ itk, _ = optional_import("itk", name="", descriptor="Rigid registration needs IT
 
 __all__ = [
     "RegistrationResult",
+    "RegistrationSettings",
     "RigidRegistration",
     "RigidRegistrationD",
     "RigidRegistrationDict",
     "RigidRegistrationd",
+    "check_registration_kwargs",
     "resample_to_grid",
+    "rigid_affine",
     "rigid_register",
 ]
 
 _RAS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])  # its own inverse: flips x and y between RAS and LPS
-_METRICS = ("mattes_mi", "mean_squares", "correlation")
+METRICS = ("mattes_mi", "mean_squares", "correlation")
+BACKENDS = ("torch", "itk")
 
 
 @dataclass
@@ -66,19 +72,25 @@ class RegistrationResult:
         return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
+def rigid_affine(affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A RAS affine (float64) and its voxel spacing; ValueError for a zero-length axis or shear, which neither
+    backend's image grid can represent."""
+    affine = np.asarray(affine, dtype=np.float64)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    if np.any(spacing <= 0):
+        raise ValueError(f"affine has a zero-length axis: {affine.tolist()}.")
+    direction = affine[:3, :3] / spacing
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+        raise ValueError("affine has shear (non-orthogonal axes), which rigid registration cannot represent.")
+    return affine, spacing
+
+
 def _to_itk(array: np.ndarray, affine: np.ndarray) -> Any:
     """A 3D numpy array with its RAS affine as a float ITK image (index order and LPS geometry converted)."""
     array = np.asarray(array)
     if array.ndim != 3:
         raise ValueError(f"rigid registration needs 3D spatial arrays, got shape {array.shape}.")
-    affine = np.asarray(affine, dtype=np.float64)
-    lin = affine[:3, :3]
-    spacing = np.linalg.norm(lin, axis=0)
-    if np.any(spacing <= 0):
-        raise ValueError(f"affine has a zero-length axis: {affine.tolist()}.")
-    direction = lin / spacing
-    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
-        raise ValueError("affine has shear (non-orthogonal axes), which ITK images cannot represent.")
+    affine, spacing = rigid_affine(affine)
     lps = _RAS_LPS @ affine
     img = itk.image_from_array(np.ascontiguousarray(array.astype(np.float32).T))  # ITK wants (z, y, x) buffers
     img.SetSpacing(spacing.tolist())
@@ -120,6 +132,11 @@ def _resample(moving_itk: Any, fixed_itk: Any, transform: Any, mode: str) -> np.
     return np.asarray(itk.array_from_image(resampler.GetOutput())).T.copy()
 
 
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"registration backend must be one of {BACKENDS}, got {backend!r}.")
+
+
 def resample_to_grid(
     moving: np.ndarray,
     moving_affine: np.ndarray,
@@ -127,8 +144,15 @@ def resample_to_grid(
     fixed_affine: np.ndarray,
     fixed_to_moving: np.ndarray | None = None,
     mode: str = "bilinear",
+    backend: str = "torch",
 ) -> np.ndarray:
-    """Resample `moving` onto the fixed grid through a 4x4 RAS transform (fixed point -> moving point; None: identity)."""
+    """Resample `moving` onto the fixed grid through a 4x4 RAS transform (fixed point -> moving point; None:
+    identity), by the torch or the ITK backend (the same values: 0 beyond half a voxel outside the moving image)."""
+    _check_backend(backend)
+    if backend == "torch":
+        from monai_pipelines.transforms.torch_registration import resample_to_grid_torch
+
+        return resample_to_grid_torch(moving, moving_affine, fixed_shape, fixed_affine, fixed_to_moving, mode)
     fixed_itk = _to_itk(np.zeros(tuple(fixed_shape), np.float32), fixed_affine)
     transform = _ras_to_itk_affine(np.eye(4) if fixed_to_moving is None else fixed_to_moving)
     return _resample(_to_itk(moving, moving_affine), fixed_itk, transform, mode)
@@ -145,7 +169,7 @@ def _make_metric(metric: str, bins: int) -> Any:
     elif metric == "correlation":
         m = itk.CorrelationImageToImageMetricv4[image_type, image_type].New()
     else:
-        raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}.")
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
     m.SetUseFixedImageGradientFilter(False)
     m.SetUseMovingImageGradientFilter(False)
     return m
@@ -166,7 +190,7 @@ def _evaluate(metric: str, bins: int, fixed_itk: Any, moving_itk: Any, transform
         return float("nan")
 
 
-def _centre_of_mass(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
+def centre_of_mass(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Intensity-weighted centre (above the image minimum) in RAS world mm."""
     w = array.astype(np.float64) - float(array.min())
     total = w.sum()
@@ -189,71 +213,126 @@ def _sample_points(fixed: np.ndarray, fixed_itk: Any, n: int, seed: int) -> Any:
     return points
 
 
-def rigid_register(
-    moving: np.ndarray,
-    fixed: np.ndarray,
-    moving_affine: np.ndarray,
-    fixed_affine: np.ndarray,
-    metric: str = "mattes_mi",
-    bins: int = 32,
-    sampling: float = 0.2,
-    shrink_factors: Sequence[int] = (4, 2, 1),
-    smoothing_sigmas: Sequence[float] | None = None,
-    iterations: int = 200,
-    learning_rate: float = 1.0,
-    min_step: float = 1e-4,
-    relaxation: float = 0.7,
-    init_moments: bool = True,
-    seed: int = 0,
-    max_samples: int | None = 100_000,
-    num_eval_points: int = 20000,
-) -> RegistrationResult:
-    """Rigidly register `moving` onto `fixed` (3D arrays, each with its RAS affine; grids may differ).
+@dataclass(frozen=True)
+class RegistrationSettings:
+    """How :func:`rigid_register` searches, the same for both backends (``registration_kwargs`` in the configs).
 
-    Euler3D transform centred by image moments (centres of mass), Mattes mutual information (or mean squares / correlation), regular
-    step gradient descent with physical-shift parameter scales, one level per shrink factor (Gaussian smoothing
-    sigmas in fixed-image voxels, default ``shrink / 2``).
+    Euler3D transform centred by image moments (centres of mass), Mattes mutual information (or mean squares /
+    correlation), regular step gradient descent with physical-shift parameter scales, one level per shrink factor
+    (Gaussian smoothing sigmas in voxels, default ``shrink / 2``).
 
-    Args:
+    Attributes:
         sampling: fraction of fixed voxels sampled (random, seeded) for the metric at each level, capped at
             `max_samples` points per level (so the full-resolution level of a 256^3 volume stays affordable).
         learning_rate: initial step (about mm of physical shift), multiplied by `relaxation` whenever the
             gradient changes direction; a level ends when the step falls below `min_step` or after `iterations`.
         num_eval_points: fixed sample points for the initial/final metric values reported.
     """
+
+    metric: str = "mattes_mi"
+    bins: int = 32
+    sampling: float = 0.2
+    shrink_factors: Sequence[int] = (4, 2, 1)
+    smoothing_sigmas: Sequence[float] | None = None
+    iterations: int = 200
+    learning_rate: float = 1.0
+    min_step: float = 1e-4
+    relaxation: float = 0.7
+    init_moments: bool = True
+    seed: int = 0
+    max_samples: int | None = 100_000
+    num_eval_points: int = 20000
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}.")
+        if self.smoothing_sigmas is not None and len(self.smoothing_sigmas) != len(self.shrink_factors):
+            raise ValueError(f"need one smoothing sigma per level: {len(self.shrink_factors)} levels, "
+                             f"{len(self.smoothing_sigmas)} sigmas.")
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> RegistrationSettings:
+        """Settings from keyword arguments, an unknown name refused in one line (a config's typo)."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise ValueError(f"unknown registration setting(s) {unknown}; known: {known} and backend.")
+        return cls(**settings)
+
+    def fraction(self, voxels: int) -> float:
+        """Fraction of a level's `voxels` sampled: `sampling`, capped at `max_samples` points."""
+        return min(float(self.sampling), 1.0 if self.max_samples is None else self.max_samples / voxels)
+
+    def levels(self) -> list[tuple[int, float]]:
+        """(shrink factor, smoothing sigma in voxels) of each level."""
+        shrink = [int(f) for f in self.shrink_factors]
+        sigmas = [f / 2.0 for f in shrink] if self.smoothing_sigmas is None else self.smoothing_sigmas
+        return [(f, float(sigma)) for f, sigma in zip(shrink, sigmas)]
+
+
+def check_registration_kwargs(kwargs: Mapping[str, Any]) -> None:
+    """Raise ValueError, naming the problem, if `kwargs` are not :func:`rigid_register`'s backend and settings."""
+    settings = dict(kwargs)
+    _check_backend(settings.pop("backend", "torch"))
+    RegistrationSettings.of(settings)
+
+
+def rigid_register(
+    moving: np.ndarray,
+    fixed: np.ndarray,
+    moving_affine: np.ndarray,
+    fixed_affine: np.ndarray,
+    backend: str = "torch",
+    **settings: Any,
+) -> RegistrationResult:
+    """Rigidly register `moving` onto `fixed` (3D arrays, each with its RAS affine; grids may differ).
+
+    Args:
+        backend: "torch" (:func:`rigid_register_torch`) or "itk"; the same method, each metric value is its own.
+        settings: :class:`RegistrationSettings` fields (e.g. ``max_samples=30000``).
+    """
+    _check_backend(backend)
+    search = RegistrationSettings.of(settings)
+    if backend == "torch":
+        from monai_pipelines.transforms.torch_registration import rigid_register_torch
+
+        return rigid_register_torch(moving, fixed, moving_affine, fixed_affine, search)
+    return _rigid_register_itk(moving, fixed, moving_affine, fixed_affine, search)
+
+
+def _rigid_register_itk(
+    moving: np.ndarray, fixed: np.ndarray, moving_affine: np.ndarray, fixed_affine: np.ndarray,
+    settings: RegistrationSettings,
+) -> RegistrationResult:
     fixed = np.asarray(fixed, dtype=np.float32)
     moving = np.asarray(moving, dtype=np.float32)
     fixed_itk, moving_itk = _to_itk(fixed, fixed_affine), _to_itk(moving, moving_affine)
-    if metric not in _METRICS:
-        raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}.")
+    metric, bins = settings.metric, settings.bins
     image_type = itk.Image[itk.F, 3]
     euler_type = itk.Euler3DTransform[itk.D]
 
     transform = euler_type.New()
-    fixed_centre = _centre_of_mass(fixed, fixed_affine)
+    fixed_centre = centre_of_mass(fixed, fixed_affine)
     transform.SetCenter((_RAS_LPS[:3, :3] @ fixed_centre).tolist())
-    if init_moments:  # ITK Python wraps CenteredTransformInitializer for Versor transforms only
-        shift = _centre_of_mass(moving, moving_affine) - fixed_centre
+    if settings.init_moments:  # ITK Python wraps CenteredTransformInitializer for Versor transforms only
+        shift = centre_of_mass(moving, moving_affine) - fixed_centre
         transform.SetTranslation((_RAS_LPS[:3, :3] @ shift).tolist())
 
-    points = _sample_points(fixed, fixed_itk, num_eval_points, seed)
+    points = _sample_points(fixed, fixed_itk, settings.num_eval_points, settings.seed)
     initial = _evaluate(metric, bins, fixed_itk, moving_itk, euler_type.New(), points)
 
     metric_obj = _make_metric(metric, bins)
     optimizer = itk.RegularStepGradientDescentOptimizerv4[itk.D].New()
-    optimizer.SetLearningRate(float(learning_rate))
-    optimizer.SetMinimumStepLength(float(min_step))
-    optimizer.SetRelaxationFactor(float(relaxation))
-    optimizer.SetNumberOfIterations(int(iterations))
+    optimizer.SetLearningRate(float(settings.learning_rate))
+    optimizer.SetMinimumStepLength(float(settings.min_step))
+    optimizer.SetRelaxationFactor(float(settings.relaxation))
+    optimizer.SetNumberOfIterations(int(settings.iterations))
     optimizer.SetGradientMagnitudeTolerance(1e-8)
     scales = itk.RegistrationParameterScalesFromPhysicalShift[type(metric_obj)].New()
     scales.SetMetric(metric_obj)
     optimizer.SetScalesEstimator(scales)
 
-    shrink = [int(s) for s in shrink_factors]
-    sigmas = [s / 2.0 for s in shrink] if smoothing_sigmas is None else [float(s) for s in smoothing_sigmas]
-    if len(sigmas) != len(shrink):
-        raise ValueError(f"need one smoothing sigma per level: {len(shrink)} levels, {len(sigmas)} sigmas.")
+    shrink, sigmas = (list(values) for values in zip(*settings.levels()))
     reg = itk.ImageRegistrationMethodv4[image_type, image_type].New()
     reg.SetFixedImage(fixed_itk)
     reg.SetMovingImage(moving_itk)
@@ -266,11 +345,11 @@ def rigid_register(
     reg.SetSmoothingSigmasPerLevel(sigmas)
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     voxels = [np.prod([-(-n // f) for n in fixed.shape]) for f in shrink]
-    fractions = [min(float(sampling), 1.0 if max_samples is None else max_samples / v) for v in voxels]
+    fractions = [settings.fraction(v) for v in voxels]
     if min(fractions) < 1.0:
         reg.SetMetricSamplingStrategy(itk.ImageRegistrationMethodv4Enums.MetricSamplingStrategy_RANDOM)
         reg.SetMetricSamplingPercentagePerLevel(fractions)
-    reg.MetricSamplingReinitializeSeed(int(seed))
+    reg.MetricSamplingReinitializeSeed(int(settings.seed))
     try:
         reg.Update()
     except RuntimeError as e:
@@ -311,9 +390,9 @@ class RigidRegistration(Transform):
         if fixed_to_moving is None:
             self.last_result = rigid_register(moving_arr[0], fixed_arr[0], m_aff, f_aff, **self.register_kwargs)
             fixed_to_moving = self.last_result.fixed_to_moving
-        out = np.stack(
-            [resample_to_grid(c, m_aff, fixed_arr.shape[1:], f_aff, fixed_to_moving, self.mode) for c in moving_arr]
-        )
+        backend = self.register_kwargs.get("backend", "torch")
+        out = np.stack([resample_to_grid(c, m_aff, fixed_arr.shape[1:], f_aff, fixed_to_moving, self.mode, backend)
+                        for c in moving_arr])
         meta = {k: v for k, v in img.meta.items() if k != "affine"} if isinstance(img, MetaTensor) else {}
         meta["spatial_shape"] = np.asarray(fixed_arr.shape[1:])
         meta["rigid_fixed_to_moving"] = torch.as_tensor(fixed_to_moving)

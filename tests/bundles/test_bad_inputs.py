@@ -580,7 +580,7 @@ def test_nifti_corpus_through_manifest_build_paired(capsys, caplog, tmp_path):
     assert not problems, "\n".join(problems)
 
 
-# odd but valid volumes that IXI preparation cannot use (rigid registration is done by ITK): refused in one line
+# odd but valid volumes that IXI preparation cannot use (nothing to register, no rigid grid): refused in one line
 PREPARE_IXI_REFUSES = {"constant image": "registration failed", "sheared affine": "shear"}
 
 

@@ -170,15 +170,15 @@ def test_inference_phantom_t2_pd_to_t1(tmp_path):
     assert 0.0 <= data.min() and data.max() <= 1.0 and data.max() > 0
 
 
-@pytest.mark.slow  # ITK loads its registration modules once per process (~30-60 s on the shared CPU)
+@pytest.mark.slow
 def test_inference_real_ixi_t1_registered_onto_t2(real_data, tmp_path):
-    """Real IXI002: T1 (sagittal, own grid) registered onto T2 (axial), PD synthesised on T2's grid."""
+    """Real IXI002: T1 (sagittal, own grid) registered onto T2 (axial) with inference.json's own registration
+    settings, PD synthesised on T2's grid."""
     import nibabel as nib
 
     ixi = real_data / "ixi"
     t1, t2 = ixi / "IXI002-Guys-0828-T1.nii.gz", ixi / "IXI002-Guys-0828-T2.nii.gz"
-    wf = _inference(_inference_run(tmp_path, 64), t1=str(t1), t2=str(t2), output_dir=str(tmp_path / "out"),
-                    registration_kwargs={"shrink_factors": [4, 2], "sampling": 0.05, "iterations": 60})
+    wf = _inference(_inference_run(tmp_path, 64), t1=str(t1), t2=str(t2), output_dir=str(tmp_path / "out"))
     inferer = wf.parser.get_parsed_content("inferer")
     result = inferer({"T1": t1, "T2": t2})
     assert result["scenario"] == "110" and list(result["synthesised"]) == ["PD"]
