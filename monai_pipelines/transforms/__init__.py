@@ -31,6 +31,7 @@ from .n4_bias_field import (  # noqa: E501
     N4BiasFieldCorrectionDict,
     n4_bias_field_correction,
 )
+from .rand_dihedral import RandDihedral, RandDihedralD, RandDihedrald, RandDihedralDict, apply_symmetry  # noqa: E501
 from .rigid_registration import (  # noqa: E501
     RegistrationResult,
     RegistrationSettings,

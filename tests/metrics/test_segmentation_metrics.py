@@ -99,25 +99,20 @@ def test_ddp_ranks_report_the_whole_validation_set_and_write_once(tmp_path):
     assert len((tmp_path / "segmentation_reports.jsonl").read_text().splitlines()) == 2  # 2 epochs, rank 0 only
 
 
-def test_batch_update_argmaxes_once_and_fast():
-    """A training batch of class scores is counted in one pass: the report's update on glacier's (32, 4, 64, 64)
-    batch took 13 ms per iteration (``argmax`` over the channels is slow on a CPU) beside a 250 ms step; now it must
-    take less than one ``argmax`` of the same batch, and count ties as ``argmax`` does (the first maximum)."""
-    import statistics
-    import time
-
+def test_batch_update_counts_without_argmax(monkeypatch):
+    """A training batch of class scores is counted in one pass without ``argmax``: over the channels of glacier's
+    (32, 4, 64, 64) CPU batch it takes 9.6 ms against 0.8 ms for ``max(dim=1).indices`` (13 ms of each 250 ms
+    iteration went to the report); ties count as ``argmax`` counts them (the first maximum)."""
     g = torch.Generator().manual_seed(0)
     scores = torch.randint(0, 3, (32, 4, 64, 64), generator=g).float()  # many ties
     labels = torch.randint(0, 4, (32, 1, 64, 64), generator=g)
     expected = confusion_matrix(scores.argmax(1).numpy(), labels.numpy(), 4)
-    update, argmax = [], []
-    for _ in range(7):
-        metric = SegmentationReport(prefix="train_", per_class=False)
-        start = time.perf_counter()
-        metric.update({"pred": scores, "label": labels})
-        update.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        scores.argmax(1)
-        argmax.append(time.perf_counter() - start)
+
+    def no_argmax(*args, **kwargs):
+        raise AssertionError("argmax over the channels: slow on a CPU")
+
+    monkeypatch.setattr(torch.Tensor, "argmax", no_argmax)
+    monkeypatch.setattr(torch, "argmax", no_argmax)
+    metric = SegmentationReport(prefix="train_", per_class=False)
+    metric.update({"pred": scores, "label": labels})
     assert (metric.confusion_matrix.numpy() == expected).all()
-    assert statistics.median(update) < statistics.median(argmax), (statistics.median(update), statistics.median(argmax))
