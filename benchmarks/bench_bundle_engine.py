@@ -1,6 +1,7 @@
 """A bundle's full training engine (its train.json: data pipeline, trainer and real handler set) vs a plain PyTorch
-loop over the same DataLoader, network, optimiser and loss, in one process; the supervised bundles (mri_to_ct_unet3d,
-glacier_segmentation, glioma_grade_resnet50_3d; the GAN bundles' engine vs plain loop is in their own benchmarks).
+loop over the same DataLoader, network, optimiser and loss, in one process, for every bundle: a supervised step
+(mri_to_ct_unet3d, glacier_segmentation, glioma_grade_resnet50_3d) or a conditional GAN step (ct_phase_pix2pix,
+mmgan_missing_modality: the trainer's own G and D updates, called without Ignite).
 
 The bundle's trainer runs ``--epochs`` epochs; after every engine iteration one plain step runs on the same objects
 (the next batch of its own pass over the same loader), so the two alternate step by step and a drifting machine load
@@ -33,6 +34,7 @@ import torch
 from ignite.engine import Events
 
 from monai_pipelines.engines.amp import autocast, grad_scaler, to_channels_last
+from monai_pipelines.engines.conditional_gan_trainer import ConditionalGanTrainer
 from monai_pipelines.engines.supervised_trainer import plain_tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -93,6 +95,61 @@ def time_engine_parts(engine: Any) -> dict[str, list[float]]:
     return parts
 
 
+def supervised_step(trainer: Any) -> Callable[[Any], None]:
+    """A plain training step of a supervised trainer: its prepare_batch, network, loss (with its ``loss_kwargs``),
+    optimiser, precision, channels-last and gradient clipping, in plain PyTorch."""
+    network, optimizer, loss_fn = trainer.network, trainer.optimizer, trainer.loss_function
+    clip, device, channels_last = trainer.grad_clip_norm, trainer.state.device, trainer.channels_last
+    loss_keys = getattr(trainer, "loss_kwargs", {})  # e.g. glacier's distance maps, computed by its loader
+    scaler = grad_scaler(device, trainer.amp, trainer.amp_dtype)  # the trainer's precision, its own scaler
+
+    def step(batch: Any) -> None:
+        network.train()
+        x, y = trainer.prepare_batch(batch, device, trainer.non_blocking, **trainer.to_kwargs)[:2]
+        x, y = plain_tensor(x), plain_tensor(y)  # no metadata
+        loss_kwargs = {name: plain_tensor(batch[key]).to(device) for name, key in loss_keys.items()}
+        if channels_last:
+            x = to_channels_last(x)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, trainer.amp, trainer.amp_dtype):
+            loss = loss_fn(network(x), y, **loss_kwargs).mean()
+        scaler.scale(loss).backward()
+        if clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(network.parameters(), clip)
+        scaler.step(optimizer)
+        scaler.update()
+
+    return step
+
+
+def gan_step(trainer: Any) -> Callable[[Any], None]:
+    """A plain step of a conditional GAN trainer (pix2pix, MM-GAN): its prepare_batch and batch transform (MM-GAN's
+    scenarios), then its own generator, D and G updates in its update order, without Ignite's loop, state or
+    handlers (the G update fires two IterationEvents, which must have no handlers here)."""
+    from monai.engines.utils import IterationEvents
+
+    from monai_pipelines.engines.conditional_gan_trainer import UpdateOrder
+
+    for event in (IterationEvents.LOSS_COMPLETED, IterationEvents.BACKWARD_COMPLETED):
+        if trainer._event_handlers.get(event):
+            raise SystemExit(f"the bundle has handlers on {event.name}: a plain GAN step would run them.")
+
+    def step(batch: Any) -> None:
+        condition, target, extras = trainer.prepare_step(batch)
+        fake = trainer._generate(condition, target, extras)
+        if trainer.update_order == UpdateOrder.D_FIRST:
+            trainer._d_step(condition, target, fake, extras)
+            trainer._g_step(condition, target, fake, extras)
+        else:
+            trainer._g_step(condition, target, fake, extras)
+            with torch.no_grad():
+                fake = trainer._generate(condition, target, extras)
+            trainer._d_step(condition, target, fake, extras)
+
+    return step
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="mri_to_ct_unet3d")
@@ -109,12 +166,9 @@ def main(argv: list[str] | None = None) -> None:
         workflow.initialize()
         get = workflow.parser.get_parsed_content
         trainer, loader = get("train#trainer"), get("train#dataloader")
-        network, optimizer, loss_fn = trainer.network, trainer.optimizer, trainer.loss_function
-        clip, device, channels_last = trainer.grad_clip_norm, trainer.state.device, trainer.channels_last
-        loss_keys = getattr(trainer, "loss_kwargs", {})  # e.g. glacier's distance maps, computed by its loader
-
+        device = trainer.state.device
+        step = gan_step(trainer) if isinstance(trainer, ConditionalGanTrainer) else supervised_step(trainer)
         batches = iter(())
-        scaler = grad_scaler(device, trainer.amp, trainer.amp_dtype)  # the trainer's precision, its own scaler
 
         def plain_step() -> float:
             """One plain step on the next batch of the same loader (its own pass over it); its seconds."""
@@ -126,21 +180,7 @@ def main(argv: list[str] | None = None) -> None:
                 batch = next(batches)
             fetched = time.perf_counter()
             plain_parts[FETCH].append(fetched - start)
-            network.train()
-            x, y = trainer.prepare_batch(batch, device, trainer.non_blocking, **trainer.to_kwargs)[:2]
-            x, y = plain_tensor(x), plain_tensor(y)  # no metadata
-            loss_kwargs = {name: plain_tensor(batch[key]).to(device) for name, key in loss_keys.items()}
-            if channels_last:
-                x = to_channels_last(x)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, trainer.amp, trainer.amp_dtype):
-                loss = loss_fn(network(x), y, **loss_kwargs).mean()
-            scaler.scale(loss).backward()
-            if clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(network.parameters(), clip)
-            scaler.step(optimizer)
-            scaler.update()
+            step(batch)
             sync(device)
             plain_parts[STEP].append(time.perf_counter() - fetched)
             return time.perf_counter() - start

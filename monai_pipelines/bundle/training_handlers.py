@@ -33,6 +33,7 @@ from monai_pipelines.handlers.tensorboard_panel import TensorBoardPanel
 from monai_pipelines.handlers.time_budget import TimeBudget
 from monai_pipelines.handlers.training_checkpoint import TrainingCheckpoint
 from monai_pipelines.handlers.training_history import TrainingHistory
+from monai_pipelines.utils.device_scalars import scalar_values
 from monai_pipelines.utils.dist import is_main_process
 from monai_pipelines.utils.errors import quiet_user_error_logs
 
@@ -272,16 +273,23 @@ class TrainingHandlers:
 
     def _scalar_transform(self, trainer: Engine):
         """Output -> the trainer's loss scalars, plus the terms of a loss that reports them (``last_components``,
-        e.g. CombinedSegmentationLoss) as ``loss_<term>``."""
+        e.g. CombinedSegmentationLoss) as ``loss_<term>``. Read from the device once per iteration, in one transfer,
+        for all its readers (progress bar, console, TensorBoard): they were one ``float()`` per scalar per reader."""
         keys = self._scalar_keys(trainer)
+        cache: dict[str, Any] = {"iteration": None, "output": None, "values": {}}
 
         def scalars(output: Any) -> dict[str, float]:
+            iteration = trainer.state.iteration
+            if cache["iteration"] == iteration and cache["output"] is output:
+                return dict(cache["values"])
             out = output[0] if isinstance(output, list) and output else output
-            values = {k: float(out[k]) for k in keys if isinstance(out, Mapping) and k in out}
+            found = {k: out[k] for k in keys if isinstance(out, Mapping) and k in out}
             terms = getattr(getattr(trainer, "loss_function", None), "last_components", None)  # set after attach
             if isinstance(terms, Mapping):
-                values.update({f"loss_{name}": float(v) for name, v in terms.items()})
-            return values
+                found.update({f"loss_{name}": v for name, v in terms.items()})
+            values = dict(zip(found, scalar_values(list(found.values()))))
+            cache.update(iteration=iteration, output=output, values=values)
+            return dict(values)
 
         return scalars
 

@@ -292,18 +292,24 @@ class ConditionalGanTrainer(Trainer):
         self._set_requires_grad(disc, True)
         return g_loss
 
-    def _iteration(self, engine: ConditionalGanTrainer, batchdata: Any) -> dict[str, Any]:
+    def prepare_step(self, batchdata: Any) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """(condition, target, extras) of a batch on the device, as a step takes them (``prepare_batch``, the batch
+        transform, channels-last), the networks in training mode."""
         if batchdata is None:
             raise ValueError("must provide batch data for current iteration.")
-        batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
+        batch = self.prepare_batch(batchdata, self.state.device, self.non_blocking, **self.to_kwargs)
         condition, target = plain_tensor(batch[0]), plain_tensor(batch[1])  # a training step needs no metadata
         extras: dict = {}
-        if engine.batch_transform is not None:
-            condition, target, extras = engine.batch_transform(condition, target, engine)
-        if engine.channels_last:
+        if self.batch_transform is not None:
+            condition, target, extras = self.batch_transform(condition, target, self)
+        if self.channels_last:
             condition, target = to_channels_last(condition), to_channels_last(target)
-        engine.generator.train()
-        engine.discriminator.train()
+        self.generator.train()
+        self.discriminator.train()
+        return condition, target, extras
+
+    def _iteration(self, engine: ConditionalGanTrainer, batchdata: Any) -> dict[str, Any]:
+        condition, target, extras = engine.prepare_step(batchdata)
 
         fake = engine._generate(condition, target, extras)
         engine.state.output = {Keys.CONDITION: condition.detach(), Keys.TARGET: target, Keys.PRED: fake.detach()}

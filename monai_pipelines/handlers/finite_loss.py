@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from ignite.engine import Engine, Events
 
+from monai_pipelines.utils.device_scalars import stack_scalars
 from monai_pipelines.utils.errors import InputError
 
 __all__ = ["FiniteLossGuard", "TrainingDivergedError"]
@@ -48,11 +49,7 @@ class FiniteLossGuard:
         values = {key: output[key] for key in self.keys if _is_scalar(output.get(key))}
         if not values:
             return
-        # one read of the device for all the scalars (a GAN's g_loss, d_loss...), not one per scalar
-        scalars = [v.detach().float().reshape(()) if isinstance(v, torch.Tensor) else torch.tensor(float(v))
-                   for v in values.values()]
-        device = next((t.device for t in scalars if t.device.type != "cpu"), torch.device("cpu"))
-        finite = torch.isfinite(torch.stack([t.to(device) for t in scalars]))
+        finite = torch.isfinite(stack_scalars(list(values.values())))  # one read of the device for them all
         if bool(finite.all()):
             return
         key = list(values)[int((~finite).nonzero()[0])]
