@@ -16,11 +16,15 @@ from torch.nn.modules.loss import _Loss
 __all__ = ["BoundaryLoss", "signed_distance_maps"]
 
 
-def signed_distance_maps(label: np.ndarray, num_classes: int, normalise: bool = True) -> np.ndarray:
+def signed_distance_maps(
+    label: np.ndarray, num_classes: int, normalise: bool = True, include_background: bool = True
+) -> np.ndarray:
     """(B, K, *spatial) signed distances to each class boundary: negative inside, positive outside, 0 if absent.
 
     Args:
         label: integer class map, (B, *spatial) or (B, 1, *spatial).
+        include_background: False leaves class 0's maps at 0 (a :class:`BoundaryLoss` without the background does
+            not read them: a quarter of the work with 4 classes).
     """
     label = np.asarray(label)
     if label.ndim >= 3 and label.shape[1] == 1:
@@ -28,7 +32,7 @@ def signed_distance_maps(label: np.ndarray, num_classes: int, normalise: bool = 
     out = np.zeros((label.shape[0], num_classes, *label.shape[1:]), dtype=np.float32)
     scale = float(max(label.shape[1:])) if normalise else 1.0
     for b in range(label.shape[0]):
-        for k in range(num_classes):
+        for k in range(0 if include_background else 1, num_classes):
             pos = label[b] == k
             if pos.any() and not pos.all():
                 out[b, k] = (distance_transform_edt(~pos) - (distance_transform_edt(pos) - 1.0) * pos) / scale

@@ -23,14 +23,18 @@ __all__ = ["SignedDistanceMaps", "SignedDistanceMapsD", "SignedDistanceMapsDict"
 
 
 class SignedDistanceMaps(Transform):
-    """Channel-first integer label (1, *spatial) -> float32 (num_classes, *spatial) signed distance maps."""
+    """Channel-first integer label (1, *spatial) -> float32 (num_classes, *spatial) signed distance maps;
+    ``include_background=False`` leaves class 0's at 0, for a boundary loss that does not read them."""
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, include_background: bool = True) -> None:
         self.num_classes = int(num_classes)
+        self.include_background = bool(include_background)
 
     def __call__(self, label: NdarrayOrTensor) -> torch.Tensor:
         data = label.detach().cpu().numpy() if isinstance(label, torch.Tensor) else np.asarray(label)
-        return torch.from_numpy(signed_distance_maps(data[None].astype(np.int64), self.num_classes)[0])
+        maps = signed_distance_maps(data[None].astype(np.int64), self.num_classes,
+                                    include_background=self.include_background)
+        return torch.from_numpy(maps[0])
 
 
 class SignedDistanceMapsd(MapTransform):
@@ -39,10 +43,10 @@ class SignedDistanceMapsd(MapTransform):
     backend = [torch.Tensor, np.ndarray]
 
     def __init__(self, keys: KeysCollection, num_classes: int, output_key: str = "dist_maps",
-                 allow_missing_keys: bool = False) -> None:
+                 include_background: bool = True, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.output_key = output_key
-        self.transform = SignedDistanceMaps(num_classes)
+        self.transform = SignedDistanceMaps(num_classes, include_background)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)

@@ -22,6 +22,21 @@ def test_maps_per_item_equal_the_batch_computation_and_the_loss():
     torch.testing.assert_close(loss(logits, labels, dist_maps=maps), loss(logits, labels), rtol=0, atol=0)
 
 
+def test_without_background_the_loss_is_the_same():
+    """The boundary term leaves the background out, so glacier's loader skips its maps (a quarter of the EDTs)."""
+    rng = np.random.default_rng(1)
+    labels = torch.from_numpy(rng.integers(0, 4, (3, 1, 20, 16)).astype(np.float32))
+    full = torch.stack([SignedDistanceMapsd("label", num_classes=4)({"label": t})["dist_maps"] for t in labels])
+    lean = torch.stack([SignedDistanceMapsd("label", num_classes=4, include_background=False)({"label": t})["dist_maps"]
+                        for t in labels])
+    assert not lean[:, 0].any() and full[:, 0].any()
+    torch.testing.assert_close(lean[:, 1:], full[:, 1:], rtol=0, atol=0)
+    logits = torch.randn(3, 4, 20, 16)
+    loss = CombinedSegmentationLoss({"dice": 0.5, "boundary": 0.5})
+    torch.testing.assert_close(loss(logits, labels, dist_maps=lean), loss(logits, labels, dist_maps=full),
+                               rtol=0, atol=0)
+
+
 def test_loss_terms_stay_tensors_until_logged():
     """A float() per term inside the loss waited for the GPU between the forward and the backward."""
     loss = CombinedSegmentationLoss({"focal": 0.5, "boundary": 0.5})
