@@ -4,7 +4,8 @@ Ours because ITK's Python packages load their registration modules at first use:
 command (``itk.Image`` 1.5 s, the Mattes metric's module 6.9 s on a 2-core CPU), more than the registration itself.
 The same method in torch: Euler angles + translation about the fixed image's centre of mass, initialised by
 moments; Mattes mutual information (box window for the fixed image, cubic B-spline Parzen window for the moving one)
-on seeded random samples of the fixed grid, or mean squares / correlation; autograd gradients; ITK's regular step
+on seeded random samples of the fixed grid, or mean squares / correlation; gradients by autograd, through the moving
+image's central differences as in ITK's metrics; ITK's regular step
 gradient descent in physical-shift units (a step of 1 moves the sample points by about 1 mm); one Gaussian-smoothed
 level per shrink factor. Conventions are :mod:`rigid_registration`'s: (i, j, k) arrays with RAS affines, and the
 returned ``fixed_to_moving`` maps a fixed-world point (mm) onto the moving one.
@@ -56,10 +57,20 @@ def _euler_matrix(angles: torch.Tensor) -> torch.Tensor:
 
 
 class _Moving:
-    """The moving image as a grid_sample input, sampled at RAS world points (and where they are inside it)."""
+    """The moving image as a grid_sample input, sampled at RAS world points (and where they are inside it).
 
-    def __init__(self, volume: torch.Tensor, affine: np.ndarray) -> None:
-        self.volume = volume[None, None]
+    With ``gradient``, values sampled at points that carry autograd take their derivative from the image's central
+    differences (interpolated, as ITK's metrics do) rather than from the trilinear interpolant, whose gradient jumps
+    at every voxel face: the optimiser then stopped 0.36 mm (median) from a phantom's known motion, ITK 0.17 mm.
+    """
+
+    def __init__(self, volume: torch.Tensor, affine: np.ndarray, gradient: bool = False) -> None:
+        channels = [volume]
+        if gradient:  # d value / d world point = A^-T (d value / d index), per voxel
+            to_index = torch.as_tensor(np.linalg.inv(affine[:3, :3])).to(volume)
+            by_index = torch.stack(torch.gradient(volume, dim=(0, 1, 2)))
+            channels += list(torch.einsum("ji,j...->i...", to_index, by_index))
+        self.volume = torch.stack(channels)[None]
         shape = np.asarray(volume.shape, dtype=np.float64)
         # world -> grid_sample's normalised coordinates (align_corners=True), in its (k, j, i) order: one affine map
         to_grid = np.diag([*(2.0 / np.maximum(shape - 1, 1)), 1.0]) @ np.linalg.inv(affine)
@@ -74,12 +85,19 @@ class _Moving:
         """Values at normalised grid points (..., 3) and the mask of points inside the image, both flat."""
         grid = grid.reshape(1, -1, 1, 1, 3)
         inside = ((grid >= -self.limit) & (grid < self.limit)).all(dim=-1).view(-1)
-        values = F.grid_sample(self.volume, grid, mode=mode, padding_mode="border", align_corners=True)
+        values = F.grid_sample(self.volume[:, :1], grid, mode=mode, padding_mode="border", align_corners=True)
         return values.view(-1), inside
 
     def __call__(self, points: torch.Tensor, mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
         """Values at world points (N, 3) and the mask of points inside the image."""
-        return self.sample(points @ self.lin.T + self.off, mode)
+        if self.volume.shape[1] == 1 or not points.requires_grad:
+            return self.sample(points @ self.lin.T + self.off, mode)
+        grid = (points.detach() @ self.lin.T + self.off).reshape(1, -1, 1, 1, 3)
+        inside = ((grid >= -self.limit) & (grid < self.limit)).all(dim=-1).view(-1)
+        sampled = F.grid_sample(self.volume, grid, mode=mode, padding_mode="border", align_corners=True)
+        sampled = sampled.view(4, -1)
+        # the sampled value, with the sampled gradient as its derivative with respect to the point
+        return sampled[0] + ((points - points.detach()) * sampled[1:].T).sum(1), inside
 
 
 def _bspline3(t: torch.Tensor) -> torch.Tensor:
@@ -236,7 +254,7 @@ def rigid_register_torch(
         fixed_values = torch.from_numpy(fixed_level.reshape(-1)[flat]).to(device)
         level_metric = _Metric(metric, bins, (float(fixed_level.min()), float(fixed_level.max())),
                                (float(moving_level.min()), float(moving_level.max())))
-        level_moving = _Moving(torch.from_numpy(moving_level).to(device), moving_level_affine)
+        level_moving = _Moving(torch.from_numpy(moving_level).to(device), moving_level_affine, gradient=True)
         _optimise(rigid, level_metric, fixed_values, level_moving, points, settings)
 
     fixed_to_moving = rigid.matrix()
