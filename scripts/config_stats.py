@@ -2,7 +2,8 @@
 
 Usage: python scripts/config_stats.py [REPO] [-v]
 """
-import json, re, sys
+import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,10 +12,16 @@ files = sorted(root.glob("bundles/*/configs/*.json"))
 files = [f for f in files if f.name != "metadata.json"]
 dollar = 0
 per_file = {}
+
+
 def count_dollar(obj):
-    if isinstance(obj, dict): return sum(count_dollar(v) for v in obj.values())
-    if isinstance(obj, list): return sum(count_dollar(v) for v in obj)
+    if isinstance(obj, dict):
+        return sum(count_dollar(v) for v in obj.values())
+    if isinstance(obj, list):
+        return sum(count_dollar(v) for v in obj)
     return int(isinstance(obj, str) and obj.startswith("$"))
+
+
 for f in files:
     n = count_dollar(json.loads(f.read_text()))
     dollar += n
@@ -26,12 +33,13 @@ print("total $ expressions:", dollar)
 windows = defaultdict(set)
 for f in files:
     bundle = f.parts[-3]
-    lines = [l.strip().rstrip(",") for l in f.read_text().splitlines()]
-    lines = [l for l in lines if l not in ("{", "}", "[", "]", "},", "],", "")]
+    lines = [line.strip().rstrip(",") for line in f.read_text().splitlines()]
+    lines = [line for line in lines if line not in ("{", "}", "[", "]", "},", "],", "")]
     for i in range(len(lines) - 5):
         windows[tuple(lines[i:i + 6])].add(bundle)
 shared = {w: b for w, b in windows.items() if len(b) > 1}
 print("six-line windows repeated across bundles:", len(shared))
 if "-v" in sys.argv:
     for w, b in list(shared.items())[:400]:
-        print(sorted(b)); print("   " + "\n   ".join(w))
+        print(sorted(b))
+        print("   " + "\n   ".join(w))

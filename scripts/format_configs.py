@@ -1,7 +1,8 @@
 """Format bundle JSON configs: 4-space indent, a container that fits in 110 columns on one line (lists of
 components one per line). Usage: python scripts/format_configs.py bundles/*/configs/*.json
 """
-import json, sys
+import json
+import sys
 from collections import OrderedDict
 
 WIDTH = 110
