@@ -107,26 +107,32 @@ def _bspline3(t: torch.Tensor) -> torch.Tensor:
 
 
 class _Metric:
-    """One of :data:`rigid_registration.METRICS` between fixed samples and moving values (lower is better; Mattes MI is -MI)."""
+    """One of :data:`rigid_registration.METRICS` between a fixed set of fixed-image samples and the moving values at
+    them (lower is better; Mattes MI is -MI); the fixed samples' histogram bins are computed once, not per step."""
 
-    def __init__(self, name: str, bins: int, fixed_range: tuple[float, float], moving_range: tuple[float, float]):
+    def __init__(self, name: str, bins: int, fixed: torch.Tensor, fixed_range: tuple[float, float],
+                 moving_range: tuple[float, float]) -> None:
         if name == "mattes_mi" and bins <= 2 * _PADDING + 1:
             raise ValueError(f"mutual information needs more than {2 * _PADDING + 1} histogram bins, got {bins}.")
         self.name, self.bins = name, int(bins)
-        self.fixed_range, self.moving_range = fixed_range, moving_range
+        self.moving_range = moving_range
+        self.fixed = fixed
+        self.fixed_bin = self._to_bin(fixed, fixed_range).floor().long()
 
     def _to_bin(self, values: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
         low, high = value_range
         width = max(high - low, 1e-12) / (self.bins - 2 * _PADDING - 1)
         return ((values - low) / width + _PADDING).clamp(_PADDING, self.bins - _PADDING - 1)
 
-    def __call__(self, fixed: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
+    def __call__(self, moving: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+        """The metric over the samples `inside` the moving image; `moving` holds their moving values."""
+        fixed = self.fixed[inside]
         if self.name == "mean_squares":
             return ((fixed - moving) ** 2).mean()
         if self.name == "correlation":
             f, m = fixed - fixed.mean(), moving - moving.mean()
             return -((f * m).sum() ** 2) / ((f * f).sum() * (m * m).sum()).clamp(min=1e-20)
-        fixed_bin = self._to_bin(fixed, self.fixed_range).floor().long()
+        fixed_bin = self.fixed_bin[inside]
         u = self._to_bin(moving, self.moving_range)
         first = u.detach().floor().long() - 1
         offsets = torch.arange(4, device=u.device)
@@ -169,15 +175,14 @@ def _world_points(index: np.ndarray, affine: np.ndarray, device: torch.device) -
     return torch.as_tensor(index @ affine[:3, :3].T + affine[:3, 3], dtype=torch.float32, device=device)
 
 
-def _value(metric: _Metric, fixed_values: torch.Tensor, moving: _Moving, points: torch.Tensor) -> float:
+def _value(metric: _Metric, moving: _Moving, points: torch.Tensor) -> float:
     with torch.no_grad():
         values, inside = moving(points)
-        return float(metric(fixed_values[inside], values[inside])) if bool(inside.any()) else float("nan")
+        return float(metric(values[inside], inside)) if bool(inside.any()) else float("nan")
 
 
 def _optimise(
-    rigid: _Rigid, metric: _Metric, fixed_values: torch.Tensor, moving: _Moving, points: torch.Tensor,
-    settings: RegistrationSettings,
+    rigid: _Rigid, metric: _Metric, moving: _Moving, points: torch.Tensor, settings: RegistrationSettings,
 ) -> None:
     """ITK's regular step gradient descent: fixed-length steps along -gradient, shortened on each reversal."""
     step, previous = float(settings.learning_rate), None
@@ -187,7 +192,7 @@ def _optimise(
         if int(inside.sum()) <= len(points) // 100:  # as ITK's metrics: fewer than 1 % of the samples
             raise ValueError("rigid registration failed: too few samples overlap the moving image (the images do "
                              "not overlap in world space: check their affines).")
-        (gradient,) = torch.autograd.grad(metric(fixed_values[inside], values[inside]), params)
+        (gradient,) = torch.autograd.grad(metric(values[inside], inside), params)
         norm = float(gradient.norm())
         if not math.isfinite(norm):
             raise ValueError("rigid registration failed: the metric's gradient is not finite.")
@@ -240,10 +245,10 @@ def rigid_register_torch(
     eval_fixed = torch.from_numpy(fixed[tuple(eval_index.T)]).to(device)
     radius = float((eval_points.cpu().double() - torch.from_numpy(fixed_centre)).square().sum(1).mean().sqrt())
     rigid = _Rigid(fixed_centre, shift, radius, device)
-    full_metric = _Metric(metric, bins, (float(fixed.min()), float(fixed.max())),
+    full_metric = _Metric(metric, bins, eval_fixed, (float(fixed.min()), float(fixed.max())),
                           (float(moving.min()), float(moving.max())))
     moving_full = _Moving(torch.from_numpy(moving).to(device), moving_affine)
-    initial = _value(full_metric, eval_fixed, moving_full, eval_points)  # the images as their headers place them
+    initial = _value(full_metric, moving_full, eval_points)  # the images as their headers place them
 
     for factor, sigma in settings.levels():
         fixed_level, level_affine = _pyramid_level(fixed, fixed_affine, sigma, factor)
@@ -252,13 +257,13 @@ def rigid_register_torch(
         flat = rng.choice(fixed_level.size, size=count, replace=False)
         points = _world_points(np.stack(np.unravel_index(flat, fixed_level.shape), 1), level_affine, device)
         fixed_values = torch.from_numpy(fixed_level.reshape(-1)[flat]).to(device)
-        level_metric = _Metric(metric, bins, (float(fixed_level.min()), float(fixed_level.max())),
+        level_metric = _Metric(metric, bins, fixed_values, (float(fixed_level.min()), float(fixed_level.max())),
                                (float(moving_level.min()), float(moving_level.max())))
         level_moving = _Moving(torch.from_numpy(moving_level).to(device), moving_level_affine, gradient=True)
-        _optimise(rigid, level_metric, fixed_values, level_moving, points, settings)
+        _optimise(rigid, level_metric, level_moving, points, settings)
 
     fixed_to_moving = rigid.matrix()
-    final = _value(full_metric, eval_fixed, moving_full, rigid.apply(eval_points, rigid.params.detach()))
+    final = _value(full_metric, moving_full, rigid.apply(eval_points, rigid.params.detach()))
     resampled = resample_to_grid_torch(moving, moving_affine, fixed.shape, fixed_affine, fixed_to_moving, device=device)
     return RegistrationResult(resampled, fixed_to_moving, initial, final)
 
