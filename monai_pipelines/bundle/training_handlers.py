@@ -273,23 +273,17 @@ class TrainingHandlers:
 
     def _scalar_transform(self, trainer: Engine):
         """Output -> the trainer's loss scalars, plus the terms of a loss that reports them (``last_components``,
-        e.g. CombinedSegmentationLoss) as ``loss_<term>``. Read from the device once per iteration, in one transfer,
-        for all its readers (progress bar, console, TensorBoard): they were one ``float()`` per scalar per reader."""
+        e.g. CombinedSegmentationLoss) as ``loss_<term>``, read from the device in one transfer (not a ``float()``
+        per scalar)."""
         keys = self._scalar_keys(trainer)
-        cache: dict[str, Any] = {"iteration": None, "output": None, "values": {}}
 
         def scalars(output: Any) -> dict[str, float]:
-            iteration = trainer.state.iteration
-            if cache["iteration"] == iteration and cache["output"] is output:
-                return dict(cache["values"])
             out = output[0] if isinstance(output, list) and output else output
             found = {k: out[k] for k in keys if isinstance(out, Mapping) and k in out}
             terms = getattr(getattr(trainer, "loss_function", None), "last_components", None)  # set after attach
             if isinstance(terms, Mapping):
                 found.update({f"loss_{name}": v for name, v in terms.items()})
-            values = dict(zip(found, scalar_values(list(found.values()))))
-            cache.update(iteration=iteration, output=output, values=values)
-            return dict(values)
+            return dict(zip(found, scalar_values(list(found.values()))))
 
         return scalars
 
