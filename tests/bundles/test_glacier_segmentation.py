@@ -179,6 +179,11 @@ def test_boundary_maps_come_from_the_data_pipeline(trained):
     full = signed_distance_maps(np.asarray(item["label"]).astype(np.int64)[None], 4)[0]
     np.testing.assert_array_equal(item["dist_maps"].numpy()[1:], full[1:])
     assert not item["dist_maps"][0].any()  # the background's: the boundary term leaves it out, so it is not made
+    # ... which holds only while the loss's boundary term leaves it out: the two settings must agree
+    maps = next(t for t in workflow.parser.get_parsed_content("train#augmentation")
+                if type(t).__name__ == "SignedDistanceMapsd")
+    boundary = workflow.parser.get_parsed_content("loss").terms["boundary"]
+    assert maps.transform.include_background == boundary.include_background
 
 
 def test_pretrain_config_is_phase_a_throughout():
