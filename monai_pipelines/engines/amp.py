@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Iterator
 
 import torch
+
+from monai_pipelines.engines.tiny_convolutions import TinyConvolutionsInFp32
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +68,26 @@ def _warn_emulated_bf16() -> None:
 
 
 def autocast(device: torch.device | str, enabled: bool, dtype: str | torch.dtype | None = None):
-    """``torch.autocast`` for ``device``'s type; a no-op context when disabled (or bf16 is emulated on this CPU)."""
+    """``torch.autocast`` for ``device``'s type; a no-op context when disabled (or bf16 is emulated on this CPU);
+    bf16 on a CPU is :func:`cpu_bf16_autocast`."""
     if not amp_enabled(device, enabled, dtype):
         return contextlib.nullcontext()
-    device = torch.device(device)
-    return torch.autocast(device_type=device.type, dtype=amp_dtype(device, dtype))
+    device, dtype = torch.device(device), amp_dtype(device, dtype)
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        return cpu_bf16_autocast()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def cpu_bf16_autocast() -> Iterator[None]:
+    """bf16 autocast on the CPU; with gradients on (training), convolutions over tiny spatial sizes stay fp32
+    (:mod:`monai_pipelines.engines.tiny_convolutions`: oneDNN's bf16 weight gradients are wrong there)."""
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        if not torch.is_grad_enabled():
+            yield
+            return
+        with TinyConvolutionsInFp32():
+            yield
 
 
 def grad_scaler(device: torch.device | str, enabled: bool, dtype: str | torch.dtype | None = None) -> torch.amp.GradScaler:
