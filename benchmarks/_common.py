@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from monai_pipelines.engines.amp import cpu_bf16_autocast
 from monai_pipelines.engines.amp import cpu_has_native_bf16 as _cpu_has_native_bf16
 
 PEAK_RSS_NOTE = ("peak RSS: the process's resident-set high-water mark (Linux VmHWM), reset through "
@@ -68,8 +69,9 @@ def machine_lines() -> list[str]:
 
 
 def cpu_autocast(enabled: bool):
-    """Real bf16 autocast on the CPU (``torch.autocast`` itself: the package's ``amp`` stays fp32 where bf16 is emulated)."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    """Real bf16 autocast on the CPU, as the bundles train (``cpu_bf16_autocast``: tiny convolutions in fp32), also
+    where bf16 is emulated (the package's ``amp`` stays fp32 there)."""
+    return cpu_bf16_autocast() if enabled else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -183,6 +185,8 @@ class MixedPrecision:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if precision == "fp32":
             return contextlib.nullcontext()
+        if precision == "bf16" and self.device.type == "cpu":
+            return cpu_bf16_autocast()  # as the bundles train: tiny convolutions in fp32
         return torch.autocast(self.device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
     def backward_step(self, precision: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
@@ -325,4 +329,6 @@ def step_optimiser(net: torch.nn.Module) -> torch.optim.Optimizer:
 
 def device_autocast(device: torch.device | str, enabled: bool):
     """Real bf16 autocast on ``device`` (see :func:`cpu_autocast`)."""
+    if enabled and torch.device(device).type == "cpu":
+        return cpu_bf16_autocast()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()

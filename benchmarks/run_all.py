@@ -36,6 +36,9 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
              ["--size", "16", "--features", "2", "4", "8", "16", "--iterations", "3", "--repeats", "1"]),
             ("the bundle's full engine (train.json, real handlers) vs a plain loop", "bench_bundle_engine.py",
              ["--epochs", "2", "--set", "features=[2,4,8,16]", "patch_size=[16,16,16]"]),
+            ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout", "bench_tiny_convolutions.py",
+             ["--bundle", "mri_to_ct_unet3d", "--size", "16", "--batch", "1", "--set", "features=[2,4,8,16]",
+              "--iterations", "2", "--repeats", "1"]),
         ],
         "default": [
             ("3D U-Net at 48^3, engine vs plain loop, fp32 vs channels_last_3d", "bench_mri_to_ct_engine.py",
@@ -45,6 +48,9 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("the bundle's full engine (train.json, real handlers) vs a plain loop, 32^3 patches",
              "bench_bundle_engine.py", ["--epochs", "2", "--set", "patch_size=[32,32,32]"]),
             ("real porcine head MR -> CT inference", "bench_inference_real.py", ["--bundle", "mri_to_ct_unet3d"]),
+            ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, 3D U-Net at a 16^3 patch (2^3 bottom)",
+             "bench_tiny_convolutions.py", ["--bundle", "mri_to_ct_unet3d", "--size", "16", "--batch", "1",
+                                            "--iterations", "5", "--repeats", "4"]),
         ],
         "real": [
             ("3D U-Net at 64^3 (the bundle's patch)", "bench_mri_to_ct_engine.py",
@@ -53,6 +59,9 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
              "bench_bundle_engine.py", ["--epochs", "2"]),
             ("real porcine head MR -> CT inference", "bench_inference_real.py",
              ["--bundle", "mri_to_ct_unet3d", "--repeats", "2"]),
+            ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, 3D U-Net at a 16^3 patch (2^3 bottom)",
+             "bench_tiny_convolutions.py", ["--bundle", "mri_to_ct_unet3d", "--size", "16", "--batch", "1",
+                                            "--iterations", "5", "--repeats", "4"]),
         ],
     },
     "ct_phase_pix2pix": {
@@ -71,6 +80,9 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("the bundle's full engine (train.json, real handlers) vs a plain loop, demo network at 64^2",
              "bench_bundle_engine.py", ["--bundle", "ct_phase_pix2pix", "--epochs", "2", "--set", "spatial_size=64",
                                         "num_downs=6", "ngf=16", "ndf=16", "batch_size=8", "num_workers=0"]),
+            ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, unet_256 at 256^2, batch 4",
+             "bench_tiny_convolutions.py", ["--bundle", "ct_phase_pix2pix", "--size", "256", "--batch", "4", "--set",
+                                            "num_downs=8", "--iterations", "2", "--repeats", "4"]),
         ],
         "real": [
             ("pix2pix unet_512 at 512^2, batch 4 (the bundle's)", "bench_pix2pix.py", []),
@@ -122,7 +134,10 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
                      ["--size", "64", "--batch", "8"]),
                     ("the bundle's full engine (train.json, real handlers) vs a plain loop, batch 32 of 64^2",
                      "bench_bundle_engine.py", ["--bundle", "glacier_segmentation", "--epochs", "2", "--set",
-                                                "val_interval=1"])],
+                                                "val_interval=1"]),
+                    ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, batch 32 of 64^2",
+                     "bench_tiny_convolutions.py", ["--bundle", "glacier_segmentation", "--size", "64", "--batch", "32",
+                                                    "--iterations", "3", "--repeats", "4"])],
         "real": [("glacier ResNet34 U-Net training step at 64^2, batch 32 (the bundle's)", "bench_glacier.py",
                   ["--size", "64", "--batch", "32", "--iterations", "5", "--repeats", "3"])],
     },
@@ -132,7 +147,9 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
 def header(size: str, in_process: bool = False) -> list[str]:
     gpu_note = ("- Every figure here is from the CPU named above; GPU figures: benchmarks/RESULTS_GPU.md "
                 "(`bash benchmarks/gpu_check.sh OUT_DIR` on a GPU machine).")
-    bf16_note = (f"- bf16 rows are real `torch.autocast(dtype=torch.bfloat16)`; labelled \"{bf16_label()}\""
+    bf16_note = ("- bf16 rows are real bf16 autocast, as the bundles train (on a CPU, convolutions over inputs 1 wide (2D) "
+                 "or at most 2 (3D) along an axis stay fp32: `monai_pipelines/engines/tiny_convolutions.py`); "
+                 f"labelled \"{bf16_label()}\""
                  + ("" if native_bf16() else ": this CPU has no native bf16, so they measure emulation, not the "
                     "speed-up a bf16-capable CPU or GPU gives (the package's `amp` computes in fp32 on such a CPU)")
                  + ".")

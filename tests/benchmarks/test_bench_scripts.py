@@ -60,6 +60,10 @@ def check_results(text: str, plan: dict) -> None:
         assert abs(float(engine) / float(plain) - float(ratio)) < 0.01
     assert "ms per shuffled slice" in pix2pix and "slice cache: x" in pix2pix
     assert "engine overhead" in sections["mri_to_ct_unet3d"]
+    tiny_convolutions = sections["mri_to_ct_unet3d"].split("### CPU bf16 training")[1]
+    kept = re.search(r"(\d+) of \d+ convolution calls per forward", tiny_convolutions)
+    assert (kept and int(kept[1]) > 0 and "| tiny convolutions in fp32 (the bundles') |" in tiny_convolutions) \
+        or "not measured: this CPU has no native bf16" in tiny_convolutions
     if "--skip bench_bundle_engine.py" not in text:
         assert "full engine / plain loop: ratio" in sections["mri_to_ct_unet3d"]
     if "--skip bench_prepare_ixi.py" not in text:
