@@ -25,7 +25,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from monai_pipelines.engines.amp import cpu_bf16_autocast, network_spatial_dims
-from monai_pipelines.engines.tiny_convolutions import TINY_SPATIAL_SIZE
+from monai_pipelines.engines.tiny_convolutions import TINY_SPATIAL_SIZE, tiny_input
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import alternate, native_bf16, table, timed_steps  # noqa: E402
@@ -41,17 +41,13 @@ def bundle_network(bundle: str, overrides: dict) -> torch.nn.Module:
     return parser.get_parsed_content("network_def", instantiate=True).train()
 
 
-def needs_fp32_shape(x: torch.Tensor) -> bool:
-    return min(x.shape[2:]) <= TINY_SPATIAL_SIZE.get(x.ndim - 2, 0)
-
-
 def tiny_convolutions(network: torch.nn.Module, x: torch.Tensor) -> list[tuple[torch.nn.Module, torch.Tensor]]:
     """(convolution, its input) of every convolution the bundles keep in fp32 for input ``x``."""
     found, hooks = [], []
     for module in network.modules():
         if isinstance(module, torch.nn.modules.conv._ConvNd):
             hooks.append(module.register_forward_hook(lambda m, args, out: found.append((m, args[0].detach()))
-                                                      if needs_fp32_shape(args[0]) else None))
+                                                      if tiny_input(args[0]) else None))
     with torch.no_grad():
         network(x)
     for hook in hooks:

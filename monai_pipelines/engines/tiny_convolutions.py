@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["TINY_SPATIAL_SIZE", "TinyConvolutionsInFp32", "needs_fp32"]
+__all__ = ["TINY_SPATIAL_SIZE", "TinyConvolutionsInFp32", "needs_fp32", "tiny_input"]
 
 #: spatial dimensions -> a convolution whose input is at most this along some spatial axis trains in fp32
 TINY_SPATIAL_SIZE = {2: 1, 3: 2}
@@ -25,12 +25,17 @@ TINY_SPATIAL_SIZE = {2: 1, 3: 2}
 _CONVOLUTIONS = frozenset({torch.conv2d, torch.conv3d, torch.conv_transpose2d, torch.conv_transpose3d})
 
 
+def tiny_input(x: torch.Tensor) -> bool:
+    """Whether a 2D or 3D convolution's input ``x`` (N, C, *spatial) is tiny along some spatial axis."""
+    return x.ndim - 2 in TINY_SPATIAL_SIZE and min(x.shape[2:]) <= TINY_SPATIAL_SIZE[x.ndim - 2]
+
+
 def needs_fp32(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether a convolution of ``x`` by ``weight`` must leave bf16 autocast: CPU bf16 autocast is on, the weight
     gets a gradient and ``x`` is tiny along some spatial axis."""
-    return (x.device.type == "cpu" and x.ndim - 2 in TINY_SPATIAL_SIZE and torch.is_autocast_enabled("cpu")
+    return (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
             and torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_grad_enabled()
-            and weight.requires_grad and min(x.shape[2:]) <= TINY_SPATIAL_SIZE[x.ndim - 2])
+            and weight.requires_grad and tiny_input(x))
 
 
 def _as_fp32(value: Any) -> Any:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.nn.modules.conv import _ConvNd
 
-from monai_pipelines.engines.tiny_convolutions import TINY_SPATIAL_SIZE
+from monai_pipelines.engines.tiny_convolutions import tiny_input
 from tests.bundles.runner import BUNDLES, run_bundle
 from tests.bundles.test_bad_inputs import TINY_NETWORKS, _tiny_training
 
@@ -26,8 +26,7 @@ def test_training_keeps_only_tiny_convolutions_in_fp32(bundle, tmp_path):
 
     def record(module: torch.nn.Module, args: tuple, output: object) -> None:
         if isinstance(module, _ConvNd) and torch.is_grad_enabled() and module.weight.requires_grad:
-            x = args[0]
-            trained.append((min(x.shape[2:]) <= TINY_SPATIAL_SIZE[x.ndim - 2], output.dtype))
+            trained.append((tiny_input(args[0]), output.dtype))
 
     hook = torch.nn.modules.module.register_module_forward_hook(record)
     try:
