@@ -16,11 +16,17 @@ over all iterations; the ratio engine/plain is printed.
     python benchmarks/bench_bundle_engine.py [--bundle mri_to_ct_unet3d --epochs 4 --set patch_size=[48,48,48]]
     python benchmarks/bench_bundle_engine.py --bundle glacier_segmentation --epochs 2 --set val_interval=1
     python benchmarks/bench_bundle_engine.py --bundle glioma_grade_resnet50_3d --epochs 2 --set image_size=48
+
+``--trace FILE`` also profiles ``--trace_iterations`` engine iterations and plain steps of the last epoch
+(torch.profiler, after its 5th iteration), writes the Chrome trace (``.json.gz``; ``--trace_python``: with the Python
+calls between operators) and prints, per loop, the operators, kernel launches, copies and synchronisations of an
+iteration and the operators the engine runs more often.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -39,6 +45,7 @@ from monai_pipelines.engines.supervised_trainer import plain_tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import peak_rss_mb, reset_peak_rss, sync, table  # noqa: E402
+from _trace import TraceWindow  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bundle", default="mri_to_ct_unet3d")
     parser.add_argument("--epochs", type=int, default=4, help="engine epochs (as many plain epochs interleaved)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="config overrides")
+    parser.add_argument("--trace", type=Path, help="profile the last epoch's iterations and write the trace here")
+    parser.add_argument("--trace_iterations", type=int, default=10, help="engine iterations (and plain steps) profiled")
+    parser.add_argument("--trace_python", action="store_true", help="the trace also records Python calls (slower)")
     args = parser.parse_args(argv)
     from monai.bundle import ConfigWorkflow
 
@@ -188,6 +198,13 @@ def main(argv: list[str] | None = None) -> None:
         plain_parts: dict[str, list[float]] = {FETCH: [], STEP: []}
         times: dict[str, list[float]] = {"plain PyTorch loop": [], "bundle engine + handlers": []}
         last: list[float] = []
+        window, open_region, traced, trace_report = TraceWindow(device, args.trace_python), [], [0], []
+
+        def stop_trace() -> None:
+            while open_region:
+                window.exit(open_region.pop())
+            if window.active:
+                trace_report.append(window.stop(args.trace))
 
         def epoch_started(engine) -> None:
             last.clear()  # the first iteration of an epoch includes the loader's start: not timed
@@ -195,16 +212,29 @@ def main(argv: list[str] | None = None) -> None:
         def iteration_completed(engine) -> None:
             sync(device)
             now = time.perf_counter()
+            while open_region:
+                window.exit(open_region.pop())
             if last:
                 times["bundle engine + handlers"].append(now - last[0])
-                times["plain PyTorch loop"].append(plain_step())
+                with window.region("plain step") if window.active else contextlib.nullcontext():
+                    times["plain PyTorch loop"].append(plain_step())
+                if window.active:
+                    traced[0] += 1
+                    if traced[0] >= args.trace_iterations:
+                        stop_trace()
+            local = (engine.state.iteration - 1) % engine.state.epoch_length + 1
+            if args.trace and not traced[0] and not window.active and engine.state.epoch == args.epochs and local == 5:
+                window.start()
             last[:] = [time.perf_counter()]
+            if window.active:
+                open_region.append(window.enter("engine iteration"))
 
         for _ in loader:  # one untimed pass first: a PersistentDataset/CacheDataset fills its cache (the first
             pass  # epoch of a run), which would otherwise be charged to the engine's first epoch only
         parts = time_engine_parts(trainer)  # before our own timing handlers are added: they are not timed
         trainer.add_event_handler(Events.EPOCH_STARTED, epoch_started)
         trainer.add_event_handler(Events.ITERATION_COMPLETED, iteration_completed)  # after the bundle's handlers
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: stop_trace())  # a window cut short
         reset_peak_rss()
         workflow.run()
         workflow.finalize()
@@ -225,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(["rest (Ignite's loop, events, other handlers)", f"{1e3 * (engine_t - named):.2f}",
                  f"{1e3 * (plain_t - sum(statistics.median(v) for v in plain_parts.values())):.2f}", ""])
     print(table(["part", "engine", "plain loop", "calls"], rows))
+    if args.trace:
+        print(f"\n{trace_report[0] if trace_report else 'no iteration was profiled (an epoch of under 6 iterations)'}"
+              f"\n\nChrome trace: {args.trace}")
 
 if __name__ == "__main__":
     main()
