@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from ignite.engine import Engine, Events
 from ignite.metrics import Metric
-from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler, from_engine
+from monai.handlers import LrScheduleHandler, StatsHandler, TensorBoardStatsHandler, ValidationHandler
 
 from monai_pipelines.bundle.run_context import RunContext
 from monai_pipelines.bundle.tracking import fit_mlflow_handler, mlflow_handlers
@@ -33,7 +33,7 @@ from monai_pipelines.handlers.tensorboard_panel import TensorBoardPanel
 from monai_pipelines.handlers.time_budget import TimeBudget
 from monai_pipelines.handlers.training_checkpoint import TrainingCheckpoint
 from monai_pipelines.handlers.training_history import TrainingHistory
-from monai_pipelines.utils.device_scalars import scalar_values
+from monai_pipelines.utils.device_scalars import IterationScalars
 from monai_pipelines.utils.dist import is_main_process
 from monai_pipelines.utils.errors import quiet_user_error_logs
 
@@ -121,13 +121,15 @@ class TrainingHandlers:
         self.history: TrainingHistory | None = None
         self.checkpoint: TrainingCheckpoint | None = None
         self.time_budget: TimeBudget | None = None
+        self._scalars: IterationScalars | None = None
 
     # ------------------------------------------------------------------ attach
     def attach(self, trainer: Engine) -> None:
         run = self.run
         run.start()
         # first on ITERATION_COMPLETED: a diverged iteration stops the run before any handler saves or logs it
-        FiniteLossGuard(self._scalar_keys(trainer), hint=self._divergence_hint()).attach(trainer)
+        FiniteLossGuard(self._scalar_keys(trainer), hint=self._divergence_hint(),
+                        output_transform=self._scalar_transform(trainer)).attach(trainer)
         trainer.add_event_handler(Events.STARTED, self._on_started)  # before the checkpoint's resume
         trainer.add_event_handler(Events.EPOCH_STARTED, self._set_sampler_epoch)
         if self.evaluator is not None:
@@ -142,7 +144,8 @@ class TrainingHandlers:
         self.history = TrainingHistory(
             run.output_dir, evaluator=self.evaluator, history_name="metrics/history.json",
             plot_name="plots/training_curves.png" if self.history_plot else None,
-            loss_output_transform=from_engine([keys[0]], first=True), output_keys=keys[1:],
+            loss_output_transform=self._scalar_transform(trainer).of(keys[0]),
+            output_keys={key: self._scalar_transform(trainer).of(key) for key in keys[1:]},
             optimizer=self._trainer_state(trainer).get("optimizer"))
         self.history.attach(trainer)
         save_dict = {**self._trainer_state(trainer), **self._scheduler_state(), "history": self.history,
@@ -271,21 +274,18 @@ class TrainingHandlers:
     def _scalar_keys(trainer: Engine) -> list[str]:
         return list(getattr(trainer, "output_scalars", ("loss",)))
 
-    def _scalar_transform(self, trainer: Engine):
+    def _scalar_transform(self, trainer: Engine) -> IterationScalars:
         """Output -> the trainer's loss scalars, plus the terms of a loss that reports them (``last_components``,
-        e.g. CombinedSegmentationLoss) as ``loss_<term>``, read from the device in one transfer (not a ``float()``
-        per scalar)."""
-        keys = self._scalar_keys(trainer)
+        e.g. CombinedSegmentationLoss) as ``loss_<term>``: one read of the device per iteration, shared by every
+        handler that logs or checks them (one transfer and one wait for the GPU, not one per handler or scalar)."""
+        if self._scalars is None or self._scalars.engine is not trainer:
 
-        def scalars(output: Any) -> dict[str, float]:
-            out = output[0] if isinstance(output, list) and output else output
-            found = {k: out[k] for k in keys if isinstance(out, Mapping) and k in out}
-            terms = getattr(getattr(trainer, "loss_function", None), "last_components", None)  # set after attach
-            if isinstance(terms, Mapping):
-                found.update({f"loss_{name}": v for name, v in terms.items()})
-            return dict(zip(found, scalar_values(list(found.values()))))
+            def terms() -> dict[str, Any]:
+                found = getattr(getattr(trainer, "loss_function", None), "last_components", None)  # set by a step
+                return {f"loss_{name}": v for name, v in found.items()} if isinstance(found, Mapping) else {}
 
-        return scalars
+            self._scalars = IterationScalars(trainer, self._scalar_keys(trainer), terms)
+        return self._scalars
 
     def _plateau_metric(self, engine: Engine) -> float:
         metrics = self.evaluator.state.metrics if self.evaluator is not None else engine.state.metrics

@@ -9,13 +9,14 @@ or from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
 
-from monai_pipelines.utils.device_scalars import stack_scalars
+from monai_pipelines.utils.device_scalars import scalar_values
 from monai_pipelines.utils.errors import InputError
 
 __all__ = ["FiniteLossGuard", "TrainingDivergedError"]
@@ -31,11 +32,16 @@ class FiniteLossGuard:
     Args:
         keys: the loss scalars in ``engine.state.output`` (a GAN trainer's ``g_loss``, ``d_loss``...).
         hint: what to try, appended to the message (e.g. "rerun with --amp false or a lower --learning_rate").
+        output_transform: ``engine.state.output`` -> {name: number} holding `keys` (e.g. the read of the device
+            that the logging handlers share, :class:`~monai_pipelines.utils.device_scalars.IterationScalars`);
+            default: `keys` read from the output in one transfer.
     """
 
-    def __init__(self, keys: Sequence[str] = ("loss",), hint: str = "") -> None:
+    def __init__(self, keys: Sequence[str] = ("loss",), hint: str = "",
+                 output_transform: Callable[[Any], Mapping[str, float]] | None = None) -> None:
         self.keys = list(keys)
         self.hint = hint
+        self.output_transform = output_transform
 
     def attach(self, engine: Engine) -> None:
         if not engine.has_event_handler(self.check, Events.ITERATION_COMPLETED):
@@ -43,20 +49,21 @@ class FiniteLossGuard:
 
     def check(self, engine: Engine) -> None:
         output = engine.state.output
-        output = output[0] if isinstance(output, list) and output else output
-        if not isinstance(output, Mapping):
+        if self.output_transform is not None:
+            values = {key: value for key, value in self.output_transform(output).items() if key in self.keys}
+        else:
+            output = output[0] if isinstance(output, list) and output else output
+            if not isinstance(output, Mapping):
+                return
+            found = {key: output[key] for key in self.keys if _is_scalar(output.get(key))}
+            values = dict(zip(found, scalar_values(list(found.values()))))  # one read of the device for them all
+        key = next((key for key, value in values.items() if not math.isfinite(value)), None)
+        if key is None:
             return
-        values = {key: output[key] for key in self.keys if _is_scalar(output.get(key))}
-        if not values:
-            return
-        finite = torch.isfinite(stack_scalars(list(values.values())))  # one read of the device for them all
-        if bool(finite.all()):
-            return
-        key = list(values)[int((~finite).nonzero()[0])]
         state = engine.state
         epoch_length = state.epoch_length or 1
         raise TrainingDivergedError(
-            f"training diverged: {key} is {float(values[key])} at epoch {state.epoch}, iteration "
+            f"training diverged: {key} is {values[key]} at epoch {state.epoch}, iteration "
             f"{(state.iteration - 1) % epoch_length + 1} of {epoch_length}" + (f"; {self.hint}" if self.hint else "")
             + ".")
 

@@ -127,7 +127,8 @@ class TrainingHistory:
         loss_output_transform: the loss from ``engine.state.output``; default ``from_engine(["loss"], first=True)``.
         optimizer: whose learning rates to record; default ``trainer.optimizer``.
         output_keys: more scalars of ``engine.state.output`` averaged per epoch as ``train_{key}``
-            (e.g. a GAN's ``g_loss``, ``d_loss``).
+            (e.g. a GAN's ``g_loss``, ``d_loss``); a mapping gives each key's output transform (e.g. reads of the
+            device that the logging handlers share), else ``from_engine([key], first=True)``.
         plot_every: draw the curves every this many epochs, and at the end of the run (also an early stop).
         plot_interval: but not again within this many seconds of the last drawing or the start (0: no limit); a
             drawing costs seconds, which short epochs would otherwise spend plotting.
@@ -143,7 +144,7 @@ class TrainingHistory:
         loss_output_transform: Callable[[Any], Any] | None = None,
         optimizer: torch.optim.Optimizer | None = None,
         plot_every: int = 1,
-        output_keys: Sequence[str] = (),
+        output_keys: Sequence[str] | Mapping[str, Callable[[Any], Any]] = (),
         plot_interval: float = 30.0,
     ) -> None:
         self.output_dir = Path(output_dir)
@@ -158,7 +159,8 @@ class TrainingHistory:
         self._last_plot = time.monotonic()
         self._plotted_epoch: int | None = None
         self.output_keys = list(output_keys)
-        self._extra = {k: from_engine([k], first=True) for k in self.output_keys if k != "loss"}
+        transforms = output_keys if isinstance(output_keys, Mapping) else {}
+        self._extra = {k: transforms.get(k) or from_engine([k], first=True) for k in self.output_keys if k != "loss"}
         self.history: list[dict[str, Any]] = []
         self._sums: dict[str, list[float]] = {}
         self._lrs: list[float] = []
