@@ -18,6 +18,7 @@ saved with the bundle's run contract as training saves it. Real volumes from ../
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import statistics
@@ -164,6 +165,13 @@ def mmgan(tmp: Path, repeats: int) -> None:
                                                                             "amp": True},
                 "registration {} (Phase 1's prepare ixi settings, torch), generator bf16": {"registration_kwargs": {},
                                                                                            "amp": True}}
+    if torch.cuda.is_available():  # the registration computes on the inference device: the CPU's for comparison
+        cpu_kwargs = {**default_kwargs, "device": "cpu"}
+        variants[f"registration {json.dumps(cpu_kwargs)} (on the CPU), generator bf16"] = {
+            "registration_kwargs": cpu_kwargs, "amp": True}
+    has_itk = importlib.util.find_spec("itk") is not None
+    if not has_itk:
+        variants = {label: v for label, v in variants.items() if v["registration_kwargs"].get("backend") != "itk"}
     args = {"in_channels": 3, "out_channels": 3, "features": 64, "num_downs": 8}
     (tmp / "run" / "checkpoints").mkdir(parents=True)
     torch.manual_seed(0)
@@ -197,8 +205,10 @@ def mmgan(tmp: Path, repeats: int) -> None:
     coarse = np.diag([8.0, 8.0, 8.0, 1.0])
     t1_affine = t1.affine @ coarse
     start = time.perf_counter()
-    rigid_register(np.asarray(t1.dataobj, np.float32)[::8, ::8, ::8], np.asarray(t2.dataobj, np.float32)[::8, ::8, ::8],
-                   t1_affine, t2.affine @ coarse, shrink_factors=[1], iterations=2, backend="itk")
+    if has_itk:
+        rigid_register(np.asarray(t1.dataobj, np.float32)[::8, ::8, ::8],
+                       np.asarray(t2.dataobj, np.float32)[::8, ::8, ::8], t1_affine, t2.affine @ coarse,
+                       shrink_factors=[1], iterations=2, backend="itk")
     itk_load = time.perf_counter() - start
     times: dict[str, list[float]] = {label: [] for label in variants}
     parts: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
@@ -230,11 +240,14 @@ def mmgan(tmp: Path, repeats: int) -> None:
                      f"{diff.max():.4f} / {diff.mean():.5f}", "; ".join(loads[label])])
         for stage in parts[label][0]:
             rows.append([f"  of which {stage}", f"{statistics.median(p[stage] for p in parts[label]):.1f}", "", "", ""])
+    itk_note = (f"ITK's modules were loaded first, once, on a tiny registration: {itk_load:.1f} s, which a fresh "
+                "process pays on top of the ITK row below (the torch backend loads no ITK)." if has_itk else
+                "ITK is not installed here: its row is left out.")
+    device = "CUDA GPU " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     print(f"IXI002 T1 + T2 -> PD on T2's 256x256x130 grid, MM-GAN generator features 64 with random weights, 256^2 "
-          f"slices ({slices[0]} of 130 inside the dilated head mask), sw_batch 8; torch threads "
+          f"slices ({slices[0]} of 130 inside the dilated head mask), sw_batch 8, on the {device}; torch threads "
           f"{torch.get_num_threads()}; in-process runs of the inference config, alternated, median of {repeats}. "
-          f"ITK's modules were loaded first, once, on a tiny registration: {itk_load:.1f} s, which a fresh process "
-          "pays on top of the ITK row below (the torch backend loads no ITK).\n")
+          f"{itk_note}\n")
     print(table(["run", "wall s (median)", "peak RSS MiB", "PD output vs the first row: max / mean abs (0..1 units)",
                  "load average before / after"], rows))
     print(f"\n{default_speed('mmgan_missing_modality')}.")

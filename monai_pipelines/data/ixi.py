@@ -165,6 +165,7 @@ def register_subject(
     registration_kwargs: Mapping[str, Any] | None = None,
     info: dict[str, Any] | None = None,
     register: bool = True,
+    device: str | torch.device = "cpu",
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """All sequences of one subject on the ``reference`` grid, optionally N4-corrected.
 
@@ -172,7 +173,8 @@ def register_subject(
     reference grid already (IXI's PD shares T2's dual-echo acquisition). The mask is the reference's
     ``-brainmask`` file when present, else :func:`head_mask` of the reference. ``info``, when given, receives
     each registered sequence's metric before/after (Mattes MI, lower is better) and rotation. ``register=False``
-    takes the inputs as co-registered: every sequence must then be on the reference grid.
+    takes the inputs as co-registered: every sequence must then be on the reference grid. ``device`` is where the torch
+    registration computes (``registration_kwargs``' own ``device`` wins).
 
     Returns:
         (images on the reference grid, reference affine, foreground mask)
@@ -205,7 +207,8 @@ def register_subject(
                 "affine); co-register the inputs first or enable registration."
             )
         try:
-            result = rigid_register(moving, fixed, moving_affine, fixed_affine, **registration_kwargs)
+            settings = {"device": device, **registration_kwargs}
+            result = rigid_register(moving, fixed, moving_affine, fixed_affine, **settings)
         except ValueError as e:
             raise InputError(f"{path} onto {files[reference].name}: {e}") from None
         images[seq] = np.asarray(result.resampled, dtype=np.float32)

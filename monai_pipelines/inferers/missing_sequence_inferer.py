@@ -121,7 +121,7 @@ class MissingSequenceInferer:
         reference = next(seq for seq in _REFERENCE_ORDER if seq in given)
         images, affine, mask = register_subject(
             given, reference=reference, n4=self.n4, n4_iterations=self.n4_iterations,
-            registration_kwargs=self.registration_kwargs, register=self.register,
+            registration_kwargs=self.registration_kwargs, register=self.register, device=self.device,
         )
         inputs = {seq: normalise_percentile(images[seq], mask, self.percentile) for seq in given}
         shape = inputs[reference].shape

@@ -256,7 +256,7 @@ class RegistrationSettings:
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(settings) - set(known))
         if unknown:
-            raise ValueError(f"unknown registration setting(s) {unknown}; known: {known} and backend.")
+            raise ValueError(f"unknown registration setting(s) {unknown}; known: {known}, backend and device.")
         return cls(**settings)
 
     def fraction(self, voxels: int) -> float:
@@ -274,6 +274,11 @@ def check_registration_kwargs(kwargs: Mapping[str, Any]) -> None:
     """Raise ValueError, naming the problem, if `kwargs` are not :func:`rigid_register`'s backend and settings."""
     settings = dict(kwargs)
     _check_backend(settings.pop("backend", "torch"))
+    if "device" in settings:
+        try:
+            torch.device(settings.pop("device"))
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"registration device: {e}") from None
     RegistrationSettings.of(settings)
 
 
@@ -283,12 +288,14 @@ def rigid_register(
     moving_affine: np.ndarray,
     fixed_affine: np.ndarray,
     backend: str = "torch",
+    device: str | torch.device = "cpu",
     **settings: Any,
 ) -> RegistrationResult:
     """Rigidly register `moving` onto `fixed` (3D arrays, each with its RAS affine; grids may differ).
 
     Args:
         backend: "torch" (:func:`rigid_register_torch`) or "itk"; the same method, each metric value is its own.
+        device: where the torch backend computes (e.g. the inference device); ITK always runs on the CPU.
         settings: :class:`RegistrationSettings` fields (e.g. ``max_samples=30000``).
     """
     _check_backend(backend)
@@ -296,7 +303,7 @@ def rigid_register(
     if backend == "torch":
         from monai_pipelines.transforms.torch_registration import rigid_register_torch
 
-        return rigid_register_torch(moving, fixed, moving_affine, fixed_affine, search)
+        return rigid_register_torch(moving, fixed, moving_affine, fixed_affine, search, device=device)
     return _rigid_register_itk(moving, fixed, moving_affine, fixed_affine, search)
 
 

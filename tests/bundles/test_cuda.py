@@ -117,3 +117,24 @@ def test_training_step_does_not_wait_for_the_gpu(amp: bool):
         torch.cuda.set_sync_debug_mode("default")
     assert trainer.state.iteration == 3
     assert float(trainer.state.grad_norm) > 0  # the norm before clipping, read when wanted
+
+
+def test_registration_on_the_gpu_finds_the_cpu_transform():
+    """MM-GAN inference registers on its device: on CUDA (histogram sums by atomic adds, in another order) the torch
+    backend finds the CPU's transform, and both the known motion."""
+    import numpy as np
+
+    from monai_pipelines.transforms.rigid_registration import rigid_register
+    from tests.transforms.test_rigid_registration import MMGAN_INFERENCE, _errors, _pair, _world
+
+    fixed, f_aff, moving, m_aff, true = _pair()
+    points = _world(fixed.shape, f_aff)[fixed > 0.5]
+    found = {device: rigid_register(moving, fixed, m_aff, f_aff, device=device, **MMGAN_INFERENCE["registration_kwargs"])
+             for device in ("cpu", "cuda")}
+    for device, result in found.items():
+        assert max(_errors(result.fixed_to_moving, true, points)) < 1.0, device
+    rotation, displacement = _errors(found["cuda"].fixed_to_moving, found["cpu"].fixed_to_moving, points)
+    print(f"registration cuda vs cpu: {rotation:.4f} deg, at most {displacement:.4f} mm apart over the object")
+    assert rotation < 0.05 and displacement < 0.1
+    head = fixed > 0.5
+    assert np.abs(found["cuda"].resampled - found["cpu"].resampled)[head].mean() < 0.01 * np.abs(moving).max()

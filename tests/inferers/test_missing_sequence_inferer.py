@@ -125,3 +125,31 @@ def test_slices_outside_the_mask_are_not_computed(tmp_path):
     assert everything.slices == 24 and skipping.slices == keep.reshape(-1, 24).any(0).sum() < 24
     np.testing.assert_array_equal(result["synthesised"]["T1"], full * keep)
     assert result["synthesised"]["T1"].max() == 0.5
+
+
+def test_registration_computes_on_the_inference_device(tmp_path, monkeypatch):
+    """The torch registration runs where the generator runs (on a GPU there, not on the CPU); a config's own
+    ``registration_kwargs`` device wins."""
+    from monai_pipelines.transforms import rigid_registration
+
+    files, _ = _subject(tmp_path, sequences=("T1", "T2"))
+    t1 = nib.load(files["T1"])
+    nib.save(nib.Nifti1Image(np.asarray(t1.dataobj)[1:], t1.affine), files["T1"])  # another grid: registered
+    seen = []
+    register = rigid_registration.rigid_register
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("device"))
+        return register(*args, **kwargs)
+
+    monkeypatch.setattr(rigid_registration, "rigid_register", recording)
+    settings = {"shrink_factors": [2], "iterations": 3}
+    inferer = MissingSequenceInferer(CopyChannel(src=1), spatial_size=28, device=torch.device("cpu"),
+                                     registration_kwargs=settings)
+    assert inferer({"T1": files["T1"], "T2": files["T2"]})["scenario"] == "110"
+    inferer = MissingSequenceInferer(CopyChannel(src=1), spatial_size=28, device=torch.device("cpu"),
+                                     registration_kwargs={**settings, "device": "cpu:0"})
+    inferer({"T1": files["T1"], "T2": files["T2"]})
+    assert seen == [torch.device("cpu"), "cpu:0"]
+    with pytest.raises(InputError, match="registration device"):
+        MissingSequenceInferer(CopyChannel(src=1), spatial_size=28, registration_kwargs={"device": "gpu9"})(files)
