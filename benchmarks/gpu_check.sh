@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Every GPU check and figure in one short call on a CUDA machine (a few minutes on an H100):
 #   1. tests/bundles/test_cuda.py: fp16 + GradScaler and bf16 autocast through every bundle's trainer (supervised
-#      and GAN), channels-last, resume of an AMP run, evaluation, and torchrun with NCCL on one GPU;
-#   2. the full bundle engine at fp32 and with bf16 + channels-last against the plain loop;
-#   3. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out), torch.compile.
-# Each step has a time limit (TESTS_LIMIT, BENCH_LIMIT, ENGINE_LIMIT, COMPILE_LIMIT or COMPILE_UNET_LIMIT and
-# COMPILE_GLACIER_LIMIT seconds; 0 skips it); TESTS_K="EXPR" selects tests (pytest -k), ONLY="BUNDLE ..." benchmarks.
-# Logs and RESULTS_gpu.md go to OUT_DIR, one line per step to OUT_DIR/summary.txt.
+#      and GAN), channels-last, resume of an AMP run, evaluation, torchrun with NCCL on one GPU, registration on CUDA;
+#   2. the full bundle engine against the plain loop: mri_to_ct at fp32 (its profile with the Python calls) and with
+#      bf16 + channels-last, each with a profile of 6 iterations of both loops (what the engine runs more: operators,
+#      launches, copies, waits), and pix2pix's GAN trainer;
+#   3. real IXI T1 + T2 -> PD inference (MM-GAN), registration on the GPU and on the CPU;
+#   4. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out), torch.compile.
+# Each step has a time limit (TESTS_LIMIT, ENGINE_LIMIT, GAN_ENGINE_LIMIT, MMGAN_INFERENCE_LIMIT, BENCH_LIMIT,
+# COMPILE_LIMIT or COMPILE_UNET_LIMIT and COMPILE_GLACIER_LIMIT seconds; 0 skips it); TESTS_K="EXPR" selects tests
+# (pytest -k), ONLY="BUNDLE ..." benchmarks. Logs, traces and RESULTS_gpu.md go to OUT_DIR, one line per step to
+# OUT_DIR/summary.txt.
 #
 #     bash benchmarks/gpu_check.sh OUT_DIR
 #
@@ -42,9 +46,14 @@ step() {  # step NAME SECONDS COMMAND...: output in $OUT/NAME.log, exit status a
 # every case in its own worker (13 on a 16-core machine), two threads each so that the workers do not fight over cores
 step tests "${TESTS_LIMIT:-300}" env OMP_NUM_THREADS=2 $PY -m pytest -v -p no:cacheprovider -n "${TESTS_WORKERS:-13}" \
   --dist load -rfE --tb=short ${TESTS_K:+-k "$TESTS_K"} tests/bundles/test_cuda.py
-step engine_fp32 "${ENGINE_LIMIT:-75}" $PY benchmarks/bench_bundle_engine.py --epochs 2
-step engine_amp "${ENGINE_LIMIT:-75}" $PY benchmarks/bench_bundle_engine.py --epochs 2 \
-  --set amp=true amp_dtype=bf16 channels_last=true
+step engine_fp32 "${ENGINE_LIMIT:-100}" $PY benchmarks/bench_bundle_engine.py --epochs 2 \
+  --trace "$OUT/trace_engine_fp32.json.gz" --trace_iterations 6 --trace_python
+step engine_amp "${ENGINE_LIMIT:-100}" $PY benchmarks/bench_bundle_engine.py --epochs 2 \
+  --set amp=true amp_dtype=bf16 channels_last=true --trace "$OUT/trace_engine_bf16.json.gz" --trace_iterations 6
+step mmgan_inference "${MMGAN_INFERENCE_LIMIT:-90}" $PY benchmarks/bench_inference_real.py \
+  --bundle mmgan_missing_modality
+# one epoch: the demo's 264 iterations of 512^2 took longer than 75 s for two (engine and plain loop each)
+step engine_gan "${GAN_ENGINE_LIMIT:-120}" $PY benchmarks/bench_bundle_engine.py --bundle ct_phase_pix2pix --epochs 1
 step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" ${ONLY:+--only $ONLY} \
   --skip bench_prepare_ixi.py bench_slice_dataset.py mmgan_missing_modality:bench_inference_real.py
 step compile_unet "${COMPILE_UNET_LIMIT:-${COMPILE_LIMIT:-60}}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 --repeats 2 \
