@@ -5,9 +5,11 @@
 #   2. the full bundle engine against the plain loop: mri_to_ct at fp32 (its profile with the Python calls) and with
 #      bf16 + channels-last, each with a profile of 6 iterations of both loops (what the engine runs more: operators,
 #      launches, copies, waits), and pix2pix's GAN trainer;
-#   3. real IXI T1 + T2 -> PD inference (MM-GAN), registration on the GPU and on the CPU;
+#   3. real IXI T1 + T2 -> PD inference (MM-GAN), registration on the GPU and on the CPU; the bundles' optimizers
+#      fused (their default) vs torch's foreach implementation;
 #   4. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out), torch.compile.
-# Each step has a time limit (TESTS_LIMIT, ENGINE_LIMIT, GAN_ENGINE_LIMIT, MMGAN_INFERENCE_LIMIT, BENCH_LIMIT,
+# Each step has a time limit (TESTS_LIMIT, ENGINE_LIMIT, GAN_ENGINE_LIMIT, MMGAN_INFERENCE_LIMIT, OPTIMIZER_LIMIT,
+# BENCH_LIMIT,
 # COMPILE_LIMIT or COMPILE_UNET_LIMIT and COMPILE_GLACIER_LIMIT seconds; 0 skips it); TESTS_K="EXPR" selects tests
 # (pytest -k), ONLY="BUNDLE ..." benchmarks. Logs, traces and RESULTS_gpu.md go to OUT_DIR, one line per step to
 # OUT_DIR/summary.txt.
@@ -52,6 +54,7 @@ step engine_amp "${ENGINE_LIMIT:-100}" $PY benchmarks/bench_bundle_engine.py --e
   --set amp=true amp_dtype=bf16 channels_last=true --trace "$OUT/trace_engine_bf16.json.gz" --trace_iterations 6
 step mmgan_inference "${MMGAN_INFERENCE_LIMIT:-90}" $PY benchmarks/bench_inference_real.py \
   --bundle mmgan_missing_modality
+step optimizers "${OPTIMIZER_LIMIT:-90}" $PY benchmarks/bench_optimizer.py
 # one epoch: the demo's 264 iterations of 512^2 took longer than 75 s for two (engine and plain loop each)
 step engine_gan "${GAN_ENGINE_LIMIT:-120}" $PY benchmarks/bench_bundle_engine.py --bundle ct_phase_pix2pix --epochs 1
 step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" ${ONLY:+--only $ONLY} \

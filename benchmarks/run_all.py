@@ -39,6 +39,9 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout", "bench_tiny_convolutions.py",
              ["--bundle", "mri_to_ct_unet3d", "--size", "16", "--batch", "1", "--set", "features=[2,4,8,16]",
               "--iterations", "2", "--repeats", "1"]),
+            ("fused vs foreach optimizer", "bench_optimizer.py",
+             ["--bundles", "mri_to_ct_unet3d", "--set", "mri_to_ct_unet3d:features=[2,4,8,16]", "--repeats", "2",
+              "--step_repeats", "1"]),
         ],
         "default": [
             ("3D U-Net at 48^3, engine vs plain loop, fp32 vs channels_last_3d", "bench_mri_to_ct_engine.py",
@@ -51,6 +54,7 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, 3D U-Net at a 16^3 patch (2^3 bottom)",
              "bench_tiny_convolutions.py", ["--bundle", "mri_to_ct_unet3d", "--size", "16", "--batch", "1",
                                             "--iterations", "5", "--repeats", "4"]),
+            ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "mri_to_ct_unet3d"]),
         ],
         "real": [
             ("3D U-Net at 64^3 (the bundle's patch)", "bench_mri_to_ct_engine.py",
@@ -62,6 +66,7 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, 3D U-Net at a 16^3 patch (2^3 bottom)",
              "bench_tiny_convolutions.py", ["--bundle", "mri_to_ct_unet3d", "--size", "16", "--batch", "1",
                                             "--iterations", "5", "--repeats", "4"]),
+            ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "mri_to_ct_unet3d"]),
         ],
     },
     "ct_phase_pix2pix": {
@@ -83,11 +88,13 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, unet_256 at 256^2, batch 4",
              "bench_tiny_convolutions.py", ["--bundle", "ct_phase_pix2pix", "--size", "256", "--batch", "4", "--set",
                                             "num_downs=8", "--iterations", "2", "--repeats", "4"]),
+            ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "ct_phase_pix2pix"]),
         ],
         "real": [
             ("pix2pix unet_512 at 512^2, batch 4 (the bundle's)", "bench_pix2pix.py", []),
             ("slice data path (VolumeSliceDataset), 8 pairs of 512x512x100 at 512^2", "bench_slice_dataset.py",
              ["--pairs", "8", "--shape", "512", "512", "100", "--spatial-size", "512"]),
+            ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "ct_phase_pix2pix"]),
         ],
     },
     "mmgan_missing_modality": {
@@ -104,6 +111,7 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
             ("real IXI T1 + T2 -> PD inference", "bench_inference_real.py", ["--bundle", "mmgan_missing_modality"]),
             ("the bundle's full engine (train.json, real handlers) vs a plain loop, features 16 at the demo's 64^2",
              "bench_bundle_engine.py", ["--bundle", "mmgan_missing_modality", "--epochs", "2", "--set", "features=16"]),
+            ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "mmgan_missing_modality"]),
         ],
         "real": [
             ("MM-GAN training step at 256^2, features 64, batch 8 (the bundle's)", "bench_mmgan.py",
@@ -113,6 +121,7 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
               "--full-registration"]),
             ("real IXI T1 + T2 -> PD inference", "bench_inference_real.py",
              ["--bundle", "mmgan_missing_modality", "--repeats", "2"]),
+            ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "mmgan_missing_modality"]),
         ],
     },
     "glioma_grade_resnet50_3d": {
@@ -122,9 +131,11 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
                      ["--size", "32", "--batch", "2"]),
                     ("the bundle's full engine (train.json, real handlers) vs a plain loop, 48^3 volumes",
                      "bench_bundle_engine.py", ["--bundle", "glioma_grade_resnet50_3d", "--epochs", "2", "--set",
-                                                "image_size=48"])],
+                                                "image_size=48"]),
+                    ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "glioma_grade_resnet50_3d"])],
         "real": [("ResNet50-3D training step at 128^3, batch 4 (the bundle's)", "bench_glioma.py",
-                  ["--size", "128", "--batch", "4", "--iterations", "5", "--repeats", "3"])],
+                  ["--size", "128", "--batch", "4", "--iterations", "5", "--repeats", "3"]),
+                  ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "glioma_grade_resnet50_3d"])],
     },
     "glacier_segmentation": {
         "tiny": [("glacier U-Net training step", "bench_glacier.py",
@@ -137,9 +148,11 @@ PLAN: dict[str, dict[str, list[tuple[str, str, list[str]]]]] = {
                                                 "val_interval=1"]),
                     ("CPU bf16 training: tiny convolutions in fp32 vs bf16 throughout, batch 32 of 64^2",
                      "bench_tiny_convolutions.py", ["--bundle", "glacier_segmentation", "--size", "64", "--batch", "32",
-                                                    "--iterations", "3", "--repeats", "4"])],
+                                                    "--iterations", "3", "--repeats", "4"]),
+                    ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "glacier_segmentation"])],
         "real": [("glacier ResNet34 U-Net training step at 64^2, batch 32 (the bundle's)", "bench_glacier.py",
-                  ["--size", "64", "--batch", "32", "--iterations", "5", "--repeats", "3"])],
+                  ["--size", "64", "--batch", "32", "--iterations", "5", "--repeats", "3"]),
+                  ("the optimizers, fused (default) vs foreach", "bench_optimizer.py", ["--bundles", "glacier_segmentation"])],
     },
 }
 

@@ -9,6 +9,7 @@ from .run_contract import RunContract
 from .speed_defaults import (
     default_amp,
     default_channels_last,
+    default_fused_optimizer,
     default_num_threads,
     default_num_workers,
     set_num_threads,
@@ -17,7 +18,7 @@ from .training_handlers import TrainingHandlers
 
 __all__ = [
     "RunContext", "RunContract", "TrainingHandlers", "bundle_root", "default_amp", "default_channels_last",
-    "default_device",
+    "default_device", "default_fused_optimizer",
     "default_num_threads", "default_num_workers", "parse_bool", "run_dir", "run_folder", "set_num_threads",
 ]
 

@@ -1,12 +1,12 @@
-"""Speed settings chosen per device: autocast, data-loader workers and torch threads.
+"""Speed settings chosen per device: autocast, fused optimizers, data-loader workers and torch threads.
 
 RunContext takes its defaults from here (``"num_workers": null`` in a bundle's train.json; the torch threads at the
 start of every command), so one command is fast on a laptop CPU, a many-core server and a GPU without editing the
 config; an explicit ``--num_workers 2`` (or ``OMP_NUM_THREADS``) still wins. ``amp`` defaults to
 :func:`default_amp`: on the device types a bundle lists in ``amp_devices``, where autocast measured faster for its
 network (a CPU counts only where it computes bf16 natively), and ``channels_last`` to :func:`default_channels_last`
-on those in ``channels_last_devices`` (none by default: it made most networks slower). Figures behind the choices:
-benchmarks/RESULTS.md (CPU) and benchmarks/RESULTS_GPU.md.
+on those in ``channels_last_devices`` (none by default: it made most networks slower), and ``fused_optimizer`` to
+:func:`default_fused_optimizer`. Figures behind the choices: benchmarks/RESULTS.md (CPU) and benchmarks/RESULTS_GPU.md.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = [
     "available_cores",
     "default_amp",
     "default_channels_last",
+    "default_fused_optimizer",
     "default_num_threads",
     "default_num_workers",
     "set_num_threads",
@@ -49,6 +50,23 @@ def default_channels_last(device: torch.device | str, channels_last_devices: Seq
     device_type = torch.device(device).type
     return device_type in _device_types("channels_last_devices", channels_last_devices) and (
         device_type != "cpu" or bool(amp))
+
+
+def default_fused_optimizer(device: torch.device | str) -> bool:
+    """Whether the optimizers run PyTorch's fused kernels (``fused=True``: one pass over all parameters, instead of
+    per-parameter or per-list operations with host work per parameter): on the device types torch has them for.
+    Their results equal the default implementation's to float rounding (2e-8 after 5 steps); on a 2-core CPU the
+    optimizer step of the bundles' networks took 0.19-0.38 of its time, and on a GPU the default one reads every
+    parameter's step counter on the host (benchmarks/RESULTS.md, bench_optimizer.py)."""
+    return torch.device(device).type in _fused_device_types()
+
+
+def _fused_device_types() -> frozenset[str]:
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # a torch without the helper: CUDA has had fused Adam(W) since 2.0
+        return frozenset({"cuda"})
+    return frozenset(_get_fused_kernels_supported_devices())
 
 
 def _device_types(name: str, value: Sequence[str]) -> Sequence[str]:

@@ -38,6 +38,7 @@ TRAINING: dict[str, Any] = {
     "seed": 42,
     "num_workers": None,
     **_SPEED,
+    "fused_optimizer": "$monai_pipelines.bundle.default_fused_optimizer(@device)",
     "compile": False,
     "skip_corrupted": False,
     "val_interval": 1,
@@ -59,7 +60,7 @@ INFERENCE: dict[str, Any] = {
 
 #: standard ids that are booleans (strictly parsed on the command line like the configs' own)
 STANDARD_BOOLEANS = frozenset(
-    {"amp", "channels_last"} | {k for table in (TRAINING, INFERENCE) for k, v in table.items() if isinstance(v, bool)})
+    {"amp", "channels_last", "fused_optimizer"} | {k for table in (TRAINING, INFERENCE) for k, v in table.items() if isinstance(v, bool)})
 
 # a default that only makes sense when the config has what it refers to
 _NEEDS = {"data": "demo", "output_dir": "bundle_root"}

@@ -22,11 +22,12 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 def build_optimizer(
     name: str, params: Iterable[Any], lr: float, weight_decay: float = 0.0, momentum: float = 0.9,
-    nesterov: bool = False,
+    nesterov: bool = False, fused: bool | None = None,
 ) -> torch.optim.Optimizer:
     """``name``'s optimizer over ``params``; ``momentum``/``nesterov`` apply to SGD only. Logs what was built.
 
-    Adam's ``weight_decay`` is the L2 term added to the gradient, AdamW's the decoupled decay.
+    Adam's ``weight_decay`` is the L2 term added to the gradient, AdamW's the decoupled decay. ``fused``: PyTorch's
+    fused kernels (None: torch's default implementation).
     """
     key = str(name).lower()
     if key not in OPTIMIZERS:
@@ -34,6 +35,8 @@ def build_optimizer(
     kwargs: dict[str, Any] = {"lr": float(lr), "weight_decay": float(weight_decay)}
     if key == "sgd":
         kwargs.update(momentum=float(momentum), nesterov=bool(nesterov))
+    if fused is not None:
+        kwargs["fused"] = bool(fused)
     optimizer = OPTIMIZERS[key](params, **kwargs)
     logger.info(f"optimizer {key}: {type(optimizer).__name__}(" + ", ".join(f"{k}={v}" for k, v in kwargs.items())
                 + ")")

@@ -60,6 +60,8 @@ def check_results(text: str, plan: dict) -> None:
         assert abs(float(engine) / float(plain) - float(ratio)) < 0.01
     assert "ms per shuffled slice" in pix2pix and "slice cache: x" in pix2pix
     assert "engine overhead" in sections["mri_to_ct_unet3d"]
+    optimizer = sections["mri_to_ct_unet3d"].split("### fused vs foreach optimizer")[1]
+    assert "| mri_to_ct_unet3d optimizer (AdamW) |" in optimizer and "fused speed-up" in optimizer
     tiny_convolutions = sections["mri_to_ct_unet3d"].split("### CPU bf16 training")[1]
     kept = re.search(r"(\d+) of \d+ convolution calls per forward", tiny_convolutions)
     assert (kept and int(kept[1]) > 0 and "| tiny convolutions in fp32 (the bundles') |" in tiny_convolutions) \

@@ -9,6 +9,7 @@ from monai_pipelines.bundle import speed_defaults
 from monai_pipelines.bundle.speed_defaults import (
     default_amp,
     default_channels_last,
+    default_fused_optimizer,
     default_num_threads,
     default_num_workers,
     set_num_threads,
@@ -73,3 +74,9 @@ def test_amp_devices_must_be_a_list_of_device_types():
 ])
 def test_channels_last_by_default_on_the_device_types_listed(device, devices, amp, expected):
     assert default_channels_last(device, devices, amp) is expected
+
+
+def test_fused_optimizers_where_torch_has_the_kernels(monkeypatch):
+    assert default_fused_optimizer("cpu") and default_fused_optimizer(torch.device("cuda", 1))
+    monkeypatch.setattr(speed_defaults, "_fused_device_types", lambda: frozenset({"cuda"}))  # an older torch
+    assert not default_fused_optimizer("cpu") and default_fused_optimizer("cuda")

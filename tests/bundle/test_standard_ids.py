@@ -65,3 +65,19 @@ def test_inference_computes_as_evaluation_does(bundle):
     """inference.json runs the network in the precision and memory format evaluation measured (glioma's inference
     ran in fp32 beside a bf16 evaluation on a CPU with native bf16: probabilities 1.4e-3 apart)."""
     assert _speed_settings(bundle, "inference") == _speed_settings(bundle, "evaluating")
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_every_optimizer_is_fused_where_torch_has_the_kernels(bundle, tmp_path):
+    """``fused_optimizer`` (default: on the device types with fused kernels, CPUs and CUDA) reaches every optimizer
+    a bundle trains (a GAN's two); ``--fused_optimizer false`` gives torch's default implementation."""
+    from benchmarks.bench_optimizer import optimizer_ids
+
+    config = json.loads(Path(configs(bundle, "train.json")[0]).read_text())
+    ids = optimizer_ids(config)
+    assert ids and len(ids) == (2 if bundle in ("ct_phase_pix2pix", "mmgan_missing_modality") else 1)
+    for setting, fused in ((None, True), ("false", False)):
+        overrides = {"device": "cpu", "output_dir": str(tmp_path)} | ({"fused_optimizer": setting} if setting else {})
+        parser = ConfigParser({**config, **overrides})
+        parser.get_parsed_content("run_context")
+        assert [bool(parser.get_parsed_content(key).defaults.get("fused")) for key in ids] == [fused] * len(ids)
