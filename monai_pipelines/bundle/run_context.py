@@ -11,9 +11,11 @@ networks placed on the device.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import datetime
+import gc
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -244,6 +246,7 @@ class RunContext:
         dist = torch.distributed
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+            atexit.register(_release_distributed)
         if torch.cuda.is_available():
             torch.cuda.set_device(self.device)
 
@@ -495,3 +498,14 @@ class RunContext:
         path = self.output_dir.joinpath(*parts)
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
+
+
+def _release_distributed() -> None:
+    """At interpreter exit, while it is still whole: leave a process group a failed run did not leave, and free the
+    objects that hold one (DDP modules and their gloo work, kept alive by reference cycles of the engines), so that
+    none is destroyed during the interpreter's finalisation (a rank then aborted with "terminate called without an
+    active exception" after its run had finished)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    gc.collect()
