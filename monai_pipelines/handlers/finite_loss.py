@@ -13,10 +13,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import torch
 from ignite.engine import Engine, Events
 
-from monai_pipelines.utils.device_scalars import scalar_values
+from monai_pipelines.utils.device_scalars import IterationScalars
 from monai_pipelines.utils.errors import InputError
 
 __all__ = ["FiniteLossGuard", "TrainingDivergedError"]
@@ -34,7 +33,7 @@ class FiniteLossGuard:
         hint: what to try, appended to the message (e.g. "rerun with --amp false or a lower --learning_rate").
         output_transform: ``engine.state.output`` -> {name: number} holding `keys` (e.g. the read of the device
             that the logging handlers share, :class:`~monai_pipelines.utils.device_scalars.IterationScalars`);
-            default: `keys` read from the output in one transfer.
+            default: `keys` read from the output in one transfer per iteration.
     """
 
     def __init__(self, keys: Sequence[str] = ("loss",), hint: str = "",
@@ -44,19 +43,13 @@ class FiniteLossGuard:
         self.output_transform = output_transform
 
     def attach(self, engine: Engine) -> None:
+        if self.output_transform is None:
+            self.output_transform = IterationScalars(engine, self.keys)
         if not engine.has_event_handler(self.check, Events.ITERATION_COMPLETED):
             engine.add_event_handler(Events.ITERATION_COMPLETED, self.check)
 
     def check(self, engine: Engine) -> None:
-        output = engine.state.output
-        if self.output_transform is not None:
-            values = {key: value for key, value in self.output_transform(output).items() if key in self.keys}
-        else:
-            output = output[0] if isinstance(output, list) and output else output
-            if not isinstance(output, Mapping):
-                return
-            found = {key: output[key] for key in self.keys if _is_scalar(output.get(key))}
-            values = dict(zip(found, scalar_values(list(found.values()))))  # one read of the device for them all
+        values = {key: value for key, value in self.output_transform(engine.state.output).items() if key in self.keys}
         key = next((key for key, value in values.items() if not math.isfinite(value)), None)
         if key is None:
             return
@@ -67,6 +60,3 @@ class FiniteLossGuard:
             f"{(state.iteration - 1) % epoch_length + 1} of {epoch_length}" + (f"; {self.hint}" if self.hint else "")
             + ".")
 
-
-def _is_scalar(value: Any) -> bool:
-    return (isinstance(value, torch.Tensor) and value.numel() == 1) or isinstance(value, (int, float))

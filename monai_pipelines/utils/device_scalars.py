@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["IterationScalars", "scalar_values", "stack_scalars"]
+__all__ = ["IterationScalars", "is_scalar", "scalar_values", "stack_scalars"]
 
 
 def stack_scalars(values: Sequence[Any]) -> torch.Tensor:
@@ -23,6 +23,11 @@ def stack_scalars(values: Sequence[Any]) -> torch.Tensor:
         return scalars[0].reshape(1)
     device = next((t.device for t in scalars if t.device.type != "cpu"), torch.device("cpu"))
     return torch.stack([t.to(device) for t in scalars]) if scalars else torch.zeros(0)
+
+
+def is_scalar(value: Any) -> bool:
+    """A number or a one-element tensor."""
+    return (isinstance(value, torch.Tensor) and value.numel() == 1) or isinstance(value, (int, float))
 
 
 def scalar_values(values: Sequence[Any]) -> list[float]:
@@ -36,7 +41,8 @@ class IterationScalars:
 
     Args:
         engine: whose iteration counter tells one iteration's output from the next.
-        keys: the scalars of the output (a trainer's losses); a key the output lacks is left out.
+        keys: the scalars of the output (a trainer's losses); a key the output lacks, or holds no scalar in, is left
+            out.
         extra: more named scalars of the iteration (e.g. a loss's per-term values), asked for at each read.
     """
 
@@ -50,7 +56,7 @@ class IterationScalars:
         out = output[0] if isinstance(output, list) and output else output
         stamp = (int(self.engine.state.iteration), id(out))
         if stamp != self._read_at:
-            found = {k: out[k] for k in self.keys if isinstance(out, Mapping) and k in out}
+            found = {k: out[k] for k in self.keys if isinstance(out, Mapping) and is_scalar(out.get(k))}
             more = self.extra() if self.extra is not None else None
             if isinstance(more, Mapping):
                 found.update(more)
