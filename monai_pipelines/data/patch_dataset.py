@@ -66,4 +66,6 @@ class BalancedPatchDataset(Dataset):
         for key in self.keys:
             if key in item:
                 item[key] = item[key][(...,) + window]
-        return self.transform(item) if self.transform else item
+        # not ``if self.transform``: a Compose's truth value is its len(), which builds a flattened Compose, and
+        # that re-seeds every random transform in it from MONAI's global seed (the same draws for every patch)
+        return self.transform(item) if self.transform is not None else item
