@@ -108,7 +108,12 @@ class EpochSeededSampler(Sampler):
 
 class ItemSeededDataset(Dataset):
     """``dataset[SeededIndex(i, s)]`` re-seeds ``dataset``'s MONAI random transforms from ``s``, then returns
-    ``dataset[i]``; plain indices pass through. Works in DataLoader workers (each seeds its own copy)."""
+    ``dataset[i]``; plain indices pass through. Works in DataLoader workers (each seeds its own copy).
+
+    Each transform gets a generator of its own once, which is then re-seeded in place per item: MONAI's
+    ``set_random_state(seed=)`` builds a new ``np.random.RandomState`` (64 us; 7 per glacier patch, 14 ms of a
+    batch of 32) where ``R.seed`` reaches the same state in about 1 us.
+    """
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -116,6 +121,14 @@ class ItemSeededDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _own_generators(transforms: list[Any]) -> list[Any]:
+        """A generator per transform: a transform never seeded still holds MONAI's class-wide ``Randomizable.R``,
+        which in-place seeding would share between transforms."""
+        for transform in transforms:
+            transform.R = np.random.RandomState()
+        return transforms
 
     def __getattr__(self, name: str) -> Any:  # the wrapped dataset's attributes (labels, report, ...)
         if name in ("dataset", "_randomizables"):
@@ -125,8 +138,8 @@ class ItemSeededDataset(Dataset):
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, SeededIndex):
             if self._randomizables is None:
-                self._randomizables = collect_randomizables(self.dataset)
+                self._randomizables = self._own_generators(collect_randomizables(self.dataset))
             for j, transform in enumerate(self._randomizables):
-                transform.set_random_state(seed=item_seed(key.seed, j))
+                transform.R.seed(item_seed(key.seed, j))  # the state RandomState(seed) has, in place
             key = key.index
         return self.dataset[key]
