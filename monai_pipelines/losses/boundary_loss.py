@@ -1,12 +1,16 @@
 """Kervadec et al.'s boundary loss: softmax probabilities weighted by each class's signed distance map.
 
 MONAI lacks it (its HausdorffDTLoss penalises squared distance errors, not the signed-distance surface integral of
-Kervadec, MIDL 2019). Distance maps come from scipy's exact EDT on the CPU, one call per present class and sample
-(about a millisecond for a 256x256 tile), and are scaled by the largest spatial size so the term stays in [-1, 1]
-and its weight is comparable to Dice/focal.
+Kervadec, MIDL 2019). Distance maps are exact EDTs on the CPU: for 2D labels a compiled kernel where numba is
+installed (:mod:`~monai_pipelines.losses.signed_distance_kernel`, the same maps about 3x faster), else scipy's, one
+call per present class and sample; they are scaled by the largest spatial size so the term stays in [-1, 1] and its
+weight is comparable to Dice/focal.
 """
 
 from __future__ import annotations
+
+import functools
+import importlib.util
 
 import numpy as np
 import torch
@@ -15,9 +19,17 @@ from torch.nn.modules.loss import _Loss
 
 __all__ = ["BoundaryLoss", "signed_distance_maps"]
 
+_BACKENDS = ("auto", "numba", "scipy")
+
+
+@functools.cache
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
 
 def signed_distance_maps(
-    label: np.ndarray, num_classes: int, normalise: bool = True, include_background: bool = True
+    label: np.ndarray, num_classes: int, normalise: bool = True, include_background: bool = True,
+    backend: str = "auto",
 ) -> np.ndarray:
     """(B, K, *spatial) signed distances to each class boundary: negative inside, positive outside, 0 if absent.
 
@@ -25,12 +37,22 @@ def signed_distance_maps(
         label: integer class map, (B, *spatial) or (B, 1, *spatial).
         include_background: False leaves class 0's maps at 0 (a :class:`BoundaryLoss` without the background does
             not read them: a quarter of the work with 4 classes).
+        backend: "auto" (numba's compiled kernel for 2D labels where numba is installed, else scipy), "numba" or
+            "scipy"; both give the same maps.
     """
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}.")
     label = np.asarray(label)
     if label.ndim >= 3 and label.shape[1] == 1:
         label = label[:, 0]
-    out = np.zeros((label.shape[0], num_classes, *label.shape[1:]), dtype=np.float32)
     scale = float(max(label.shape[1:])) if normalise else 1.0
+    if backend == "numba" or (backend == "auto" and label.ndim == 3 and _numba_installed()):
+        if label.ndim != 3:
+            raise ValueError(f"the numba backend takes 2D labels (B, H, W), got spatial shape {label.shape[1:]}.")
+        from monai_pipelines.losses.signed_distance_kernel import compiled_signed_distance_maps_2d
+
+        return compiled_signed_distance_maps_2d(label, num_classes, 0 if include_background else 1, scale)
+    out = np.zeros((label.shape[0], num_classes, *label.shape[1:]), dtype=np.float32)
     for b in range(label.shape[0]):
         for k in range(0 if include_background else 1, num_classes):
             pos = label[b] == k

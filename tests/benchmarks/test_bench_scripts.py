@@ -66,6 +66,7 @@ def check_results(text: str, plan: dict) -> None:
     kept = re.search(r"(\d+) of \d+ convolution calls per forward", tiny_convolutions)
     assert (kept and int(kept[1]) > 0 and "| tiny convolutions in fp32 (the bundles') |" in tiny_convolutions) \
         or "not measured: this CPU has no native bf16" in tiny_convolutions
+    assert "compiled kernel speed-up: x" in sections["glacier_segmentation"]  # numba: in the dev extra
     if "--skip bench_bundle_engine.py" not in text:
         assert "full engine / plain loop: ratio" in sections["mri_to_ct_unet3d"]
     if "--skip bench_prepare_ixi.py" not in text:
