@@ -20,6 +20,8 @@ from torch.nn.modules.loss import _Loss
 __all__ = ["BoundaryLoss", "signed_distance_maps"]
 
 _BACKENDS = ("auto", "numba", "scipy")
+#: the compiled kernel's squared distances are int32: height + width must stay below sqrt(2**31)
+_KERNEL_MAX_EXTENT = 46_000
 
 
 @functools.cache
@@ -46,9 +48,11 @@ def signed_distance_maps(
     if label.ndim >= 3 and label.shape[1] == 1:
         label = label[:, 0]
     scale = float(max(label.shape[1:])) if normalise else 1.0
-    if backend == "numba" or (backend == "auto" and label.ndim == 3 and _numba_installed()):
-        if label.ndim != 3:
-            raise ValueError(f"the numba backend takes 2D labels (B, H, W), got spatial shape {label.shape[1:]}.")
+    fits_kernel = label.ndim == 3 and sum(label.shape[1:]) < _KERNEL_MAX_EXTENT
+    if backend == "numba" or (backend == "auto" and fits_kernel and _numba_installed()):
+        if not fits_kernel:
+            raise ValueError(f"the numba backend takes 2D labels (B, H, W) with H + W < {_KERNEL_MAX_EXTENT}, got "
+                             f"spatial shape {label.shape[1:]}.")
         from monai_pipelines.losses.signed_distance_kernel import compiled_signed_distance_maps_2d
 
         return compiled_signed_distance_maps_2d(label, num_classes, 0 if include_background else 1, scale)

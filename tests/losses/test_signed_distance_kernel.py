@@ -66,3 +66,5 @@ def test_bad_backend_or_dimension_is_one_error():
         signed_distance_maps(np.zeros((1, 4, 4), dtype=np.int64), 2, backend="cuda")
     with pytest.raises(ValueError, match="2D labels"):
         signed_distance_maps(np.zeros((1, 4, 4, 4), dtype=np.int64), 2, backend="numba")
+    with pytest.raises(ValueError, match="H \\+ W < 46000"):  # int32 squared distances
+        signed_distance_maps(np.zeros((1, 2, 46_000), dtype=np.int8), 2, backend="numba")
