@@ -94,6 +94,20 @@ def _plot(rows: list[dict[str, Any]], labels: Sequence[str], path: Path) -> None
     plt.close(fig)
 
 
+def _distinct_folder_labels(metrics_files: Sequence[str | os.PathLike]) -> list[str]:
+    """Each file's folders without the trailing ones all share, then the fewest of them that tell the runs apart
+    (``runs/lr1e-4/eval/metrics``, ``runs/lr2e-4/eval/metrics`` -> ``lr1e-4``, ``lr2e-4``); run0, run1, ... only
+    for the same folder given twice."""
+    folders = [Path(os.path.abspath(p)).parent.parts for p in metrics_files]
+    while all(len(f) > 1 for f in folders) and len({f[-1] for f in folders}) == 1:
+        folders = [f[:-1] for f in folders]
+    for depth in range(1, max(len(f) for f in folders) + 1):
+        labels = ["/".join(f[-depth:]) for f in folders]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"run{i}" for i in range(len(metrics_files))]
+
+
 def compare_runs(
     metrics_files: Sequence[str | os.PathLike], out_dir: str | os.PathLike, labels: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -104,7 +118,7 @@ def compare_runs(
     if labels is None:
         labels = [r.get("experiment") or Path(p).parent.name for r, p in zip(records, metrics_files)]
         if len(set(labels)) < len(labels):
-            labels = [f"run{i}" for i in range(len(records))]
+            labels = _distinct_folder_labels(metrics_files)
     labels = [str(label) for label in labels]
     if len(labels) != len(records) or len(set(labels)) != len(labels):
         raise ValueError("--labels must give one distinct label per metrics file.")

@@ -44,6 +44,16 @@ def test_compare_two_runs_via_cli(tmp_path):
     assert combined["runs"]["baseline"]["baseline"]["mean"]["psnr"] == pytest.approx(np.mean(range(6)) + 15)
 
 
+def test_runs_of_one_experiment_are_labelled_by_their_folders(tmp_path):
+    """Two runs of one experiment were labelled run0 and run1 in the table and the charts' legend."""
+    a = write_scenario_report(tmp_path / "lr1e-4" / "eval", _results(0.0), experiment="mmgan")
+    b = write_scenario_report(tmp_path / "lr2e-4" / "eval", _results(1.0), experiment="mmgan")
+    combined = compare_runs.compare_runs([a, b], tmp_path / "cmp")
+    assert list(combined["runs"]) == ["lr1e-4", "lr2e-4"]
+    assert "psnr_lr1e-4" in combined["table"][0]
+    assert list(compare_runs.compare_runs([a, a], tmp_path / "same")["runs"]) == ["run0", "run1"]
+
+
 def test_errors_are_one_line(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         compare_runs.compare_runs([tmp_path / "x.json", tmp_path / "y.json"], tmp_path)
