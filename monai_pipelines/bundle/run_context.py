@@ -29,6 +29,7 @@ from monai.bundle.utils import ID_SEP_KEY
 from torch.utils.data import Dataset, Sampler
 
 from monai_pipelines.bundle.booleans import boolean_ids, parse_booleans
+from monai_pipelines.bundle.numbers import parse_numbers
 from monai_pipelines.bundle.run_contract import TRAINED_ID, RunContract
 from monai_pipelines.bundle.standard_ids import STANDARD_BOOLEANS, missing_standard_ids, standard_ids
 from monai_pipelines.bundle.workflow_context import active_config_dir, active_parser
@@ -100,6 +101,7 @@ class RunContext:
         self._log_handler: logging.Handler | None = None
         self._add_standard_ids()
         self._parse_booleans()
+        self._parse_numbers()
         if not self.training and TRAINED_ID in self.parser.config:
             self._apply_contract()
 
@@ -148,6 +150,13 @@ class RunContext:
         ids = boolean_ids(self._bundle_configs()) | STANDARD_BOOLEANS
         changed = parse_booleans(dict(self.parser.config), ids)
         if changed:  # replace the values, then let the parser re-read its content (nothing is resolved yet)
+            for key, value in changed.items():
+                self.parser[key] = value
+            self.parser.parse(reset=False)
+
+    def _parse_numbers(self) -> None:
+        changed = parse_numbers(dict(self.parser.config))
+        if changed:
             for key, value in changed.items():
                 self.parser[key] = value
             self.parser.parse(reset=False)

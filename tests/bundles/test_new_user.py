@@ -120,6 +120,8 @@ _MISTAKES = (
     (lambda tmp: {"amp": "yes"}, lambda tmp: "--amp: expected a boolean (true/false, True/False, 1/0), got 'yes'"),
     (lambda tmp: {"fold": 99}, lambda tmp: "fold 99 out of range"),
     (lambda tmp: {"dataset_dir": str(tmp / "x")}, lambda tmp: str(tmp / "x")),
+    (lambda tmp: {"val_interval": 0}, lambda tmp: "--val_interval: expected an integer >= 1, got 0."),
+    (lambda tmp: {"seed": "abc"}, lambda tmp: "--seed: expected an integer in [0, 4294967295], got 'abc'."),
 )
 
 
