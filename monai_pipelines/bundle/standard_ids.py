@@ -42,6 +42,7 @@ TRAINING: dict[str, Any] = {
     "compile": False,
     "skip_corrupted": False,
     "val_interval": 1,
+    "log_interval": 1,
     "time_budget": None,
     "checkpoint_iterations": None,
 }

@@ -209,6 +209,10 @@ class TrainingHandlers:
         (MONAI's ``from_engine(['loss'], first=True)`` gives a tuple for a dict output), the settings and the run's
         folders (see :mod:`monai_pipelines.bundle.tracking`)."""
         fit_mlflow_handler(tracker, self.run, self._scalar_transform(trainer))
+        every = self._log_filter()
+        if every is not True and trainer.has_event_handler(tracker.iteration_completed, Events.ITERATION_COMPLETED):
+            trainer.remove_event_handler(tracker.iteration_completed, Events.ITERATION_COMPLETED)
+            trainer.add_event_handler(Events.ITERATION_COMPLETED(event_filter=every), tracker.iteration_completed)
 
     def _set_sampler_epoch(self, trainer: Engine) -> None:
         """Order and augmentation of this epoch; a resumed epoch skips what it already trained on."""
@@ -234,10 +238,11 @@ class TrainingHandlers:
 
         writer = self.summary_writer = SummaryWriter(log_dir=str(self.run.log_dir))
         # with a bar the losses show beside it; a log line per iteration would break it
-        StatsHandler(name=None, tag_name="train", output_transform=scalars, iteration_log=not bar.enabled,
+        every = self._log_filter()
+        StatsHandler(name=None, tag_name="train", output_transform=scalars, iteration_log=not bar.enabled and every,
                      epoch_log=False).attach(trainer)
         TensorBoardStatsHandler(summary_writer=writer, tag_name="train", output_transform=scalars,
-                                epoch_log=False).attach(trainer)
+                                iteration_log=every, epoch_log=False).attach(trainer)
         trainer.add_event_handler(Events.EPOCH_STARTED, self._log_learning_rates)
         trainer.add_event_handler(Events.COMPLETED, self._close_writer)
         if self.evaluator is not None:
@@ -245,6 +250,12 @@ class TrainingHandlers:
             TensorBoardStatsHandler(summary_writer=writer, iteration_log=False).attach(self.evaluator)
             if self.panel.get("keys"):
                 TensorBoardPanel(writer, **self.panel).attach(self.evaluator)
+
+    def _log_filter(self) -> Any:
+        """The iterations whose scalars the console, TensorBoard and MLflow record: every ``log_interval``-th (True:
+        all). On a fast step each record costs: about 0.7 ms per iteration for TensorBoard and the console on a CPU."""
+        interval = int(self.run.get("log_interval", 1))
+        return True if interval <= 1 else (lambda engine, iteration: iteration % interval == 0)
 
     def _log_learning_rates(self, trainer: Engine) -> None:
         """The learning rate each optimizer uses this epoch (one tag per optimizer, and per extra parameter group)."""

@@ -22,7 +22,7 @@ def test_training_run_with_losses_metrics_params_and_artifacts(tmp_path: Path):
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     run("training", config_file=configs("mmgan_missing_modality", "train.json")[0], logging_file=False,
         tracking="mlflow", tracking_uri=uri, experiment_name="tiny",
-        **_overrides(_slices_dataset(tmp_path / "data"), out, epochs=2, features=4, run_name="fold0"))
+        **_overrides(_slices_dataset(tmp_path / "data"), out, epochs=2, features=4, run_name="fold0"), log_interval=2)
 
     client = mlflow.MlflowClient(uri)
     (record,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
@@ -30,6 +30,8 @@ def test_training_run_with_losses_metrics_params_and_artifacts(tmp_path: Path):
     assert {"g_loss", "g_adv", "g_rec", "d_loss", "d_real", "d_fake", "val_psnr", "val_ssim_100"} <= set(
         record.data.metrics)
     assert len(client.get_metric_history(record.info.run_id, "val_psnr")) == 2
+    losses = [m.step for m in client.get_metric_history(record.info.run_id, "g_loss")]
+    assert losses and all(step % 2 == 0 for step in losses), losses  # --log_interval 2
     assert record.data.params["epochs"] == "2" and record.data.params["impute"] == '"zeros"'
     artifacts = {a.path for a in client.list_artifacts(record.info.run_id)}
     assert {"config.json", "contract.json", "history.json", "training_curves.png"} <= artifacts
