@@ -122,6 +122,16 @@ def test_evaluate_reports_network_and_baseline_mcc(trained):
     assert (out / "eval" / "segmentation_report.json").is_file()
 
 
+def test_evaluate_on_the_test_split(trained):
+    """--eval_split test: the held-out tiles nothing chose the checkpoint on (the demo's 4 test tiles of 128^2)."""
+    out, _ = trained
+    overrides = {k: v for k, v in TINY.items() if k != "validate#datalist"}
+    _workflow(["train.json", "evaluate.json"], run_id="evaluating", output_dir=str(out), eval_split="test",
+              **overrides)
+    report = json.loads((out / "eval" / "segmentation_report.json").read_text())
+    assert sum(map(sum, report["confusion_matrix"])) == 4 * 128 * 128
+
+
 def _inference_vs_evaluation(out: Path, tmp_path: Path, **overrides) -> float:
     """Max abs difference between inference.json's probabilities for a validation tile and evaluate.json's softmax
     output for it (bands, band statistics, texture and network from the checkpoint on both sides; the same plain
