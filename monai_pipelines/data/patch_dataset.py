@@ -41,7 +41,7 @@ class BalancedPatchDataset(Dataset):
         from tqdm.auto import tqdm
 
         loading = tqdm(data, desc="load tiles", unit="tile", disable=not show_progress())
-        self.items = [preprocessing(dict(item)) if preprocessing else dict(item) for item in loading]
+        self.items = [preprocessing(dict(item)) if preprocessing is not None else dict(item) for item in loading]
         self.patch_size = tuple(np.broadcast_to(patch_size, (2,)).tolist())
         self.transform = transform
         self.keys = [str(k) for k in keys]
