@@ -12,7 +12,7 @@ from typing import Any
 
 from monai_pipelines.utils.errors import InputError
 
-__all__ = ["BOOLEAN_SPELLINGS", "boolean_ids", "parse_bool", "parse_booleans"]
+__all__ = ["BOOLEAN_SPELLINGS", "boolean_ids", "is_config_reference", "parse_bool", "parse_booleans"]
 
 BOOLEAN_SPELLINGS: dict[Any, bool] = {
     "true": True, "True": True, "1": True, 1: True,
@@ -30,6 +30,11 @@ def parse_bool(value: Any, name: str = "value") -> bool:
     raise InputError(f"--{name}: expected a boolean (true/false, True/False, 1/0), got {value!r}.")
 
 
+def is_config_reference(value: Any) -> bool:
+    """A config expression (``$...``), reference (``@...``) or macro (``%...``): the config resolves it."""
+    return isinstance(value, str) and value.startswith(("$", "@", "%"))
+
+
 def boolean_ids(configs: Iterable[Mapping[str, Any]]) -> set[str]:
     """Top-level ids that hold a JSON boolean in any of ``configs``."""
     return {key for config in configs for key, value in config.items() if isinstance(value, bool)}
@@ -45,7 +50,7 @@ def parse_booleans(config: MutableMapping[str, Any], ids: Iterable[str]) -> dict
         value = config[key]
         if isinstance(value, bool) or value is None:
             continue
-        if isinstance(value, str) and value.startswith(("$", "@", "%")):
+        if is_config_reference(value):
             continue
         changed[key] = parse_bool(value, key)
     config.update(changed)

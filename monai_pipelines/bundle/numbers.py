@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, MutableMapping
 from typing import Any, NamedTuple
 
+from monai_pipelines.bundle.booleans import is_config_reference
 from monai_pipelines.utils.errors import InputError
 
 __all__ = ["NumberSpec", "STANDARD_NUMBERS", "parse_number", "parse_numbers"]
@@ -71,7 +72,7 @@ def parse_numbers(config: MutableMapping[str, Any], specs: Mapping[str, NumberSp
         if key not in config:
             continue
         value = config[key]
-        if isinstance(value, str) and value.startswith(("$", "@", "%")):
+        if is_config_reference(value):
             continue
         parsed = parse_number(value, key, spec)
         if parsed != value or type(parsed) is not type(value):

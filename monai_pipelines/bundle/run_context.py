@@ -100,8 +100,7 @@ class RunContext:
         self.started = False
         self._log_handler: logging.Handler | None = None
         self._add_standard_ids()
-        self._parse_booleans()
-        self._parse_numbers()
+        self._parse_command_line_values()
         if not self.training and TRAINED_ID in self.parser.config:
             self._apply_contract()
 
@@ -146,17 +145,12 @@ class RunContext:
                 self.parser[key] = value
             self.parser.parse(reset=False)
 
-    def _parse_booleans(self) -> None:
-        ids = boolean_ids(self._bundle_configs()) | STANDARD_BOOLEANS
-        changed = parse_booleans(dict(self.parser.config), ids)
+    def _parse_command_line_values(self) -> None:
+        """Booleans and the standard counts read strictly (a wrong one is a one-line error naming the id)."""
+        config = dict(self.parser.config)
+        changed = {**parse_booleans(config, boolean_ids(self._bundle_configs()) | STANDARD_BOOLEANS),
+                   **parse_numbers(config)}
         if changed:  # replace the values, then let the parser re-read its content (nothing is resolved yet)
-            for key, value in changed.items():
-                self.parser[key] = value
-            self.parser.parse(reset=False)
-
-    def _parse_numbers(self) -> None:
-        changed = parse_numbers(dict(self.parser.config))
-        if changed:
             for key, value in changed.items():
                 self.parser[key] = value
             self.parser.parse(reset=False)
