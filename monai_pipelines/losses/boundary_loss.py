@@ -85,7 +85,8 @@ class BoundaryLoss(_Loss):
         probs = torch.softmax(input.float(), dim=1) if self.softmax else input.float()
         if dist_maps is None:
             labels = target.detach().cpu().numpy().astype(np.int64)
-            dist_maps = torch.from_numpy(signed_distance_maps(labels, input.shape[1]))
+            dist_maps = torch.from_numpy(signed_distance_maps(labels, input.shape[1],
+                                                              include_background=self.include_background))
         dist_maps = dist_maps.to(device=probs.device, dtype=probs.dtype)
         if not self.include_background:
             probs, dist_maps = probs[:, 1:], dist_maps[:, 1:]

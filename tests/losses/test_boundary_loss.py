@@ -40,3 +40,19 @@ def test_gradient_flows_and_precomputed_maps_match():
     assert logits.grad.abs().sum() > 0
     maps = torch.from_numpy(signed_distance_maps(label.numpy(), 2))
     assert torch.allclose(loss(logits, label, maps), value)
+
+
+def test_maps_computed_in_the_loss_skip_the_background_it_leaves_out(monkeypatch):
+    """Without precomputed maps the loss computed the background's too and dropped them (a quarter of the EDTs with
+    4 classes, e.g. glacier's validation loss on whole tiles every epoch)."""
+    from monai_pipelines.losses import boundary_loss
+
+    calls, real = [], boundary_loss.signed_distance_maps
+    monkeypatch.setattr(boundary_loss, "signed_distance_maps",
+                        lambda *a, **k: calls.append(k.get("include_background", True)) or real(*a, **k))
+    label = torch.from_numpy(_square_label())
+    logits = torch.randn(1, 2, 16, 16)
+    expected = BoundaryLoss()(logits, label, torch.from_numpy(real(label.numpy(), 2)))
+    torch.testing.assert_close(BoundaryLoss()(logits, label), expected, rtol=0, atol=0)
+    BoundaryLoss(include_background=True)(logits, label)
+    assert calls == [False, True]
