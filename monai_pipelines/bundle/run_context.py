@@ -33,6 +33,7 @@ from monai_pipelines.bundle.numbers import parse_numbers
 from monai_pipelines.bundle.run_contract import TRAINED_ID, RunContract
 from monai_pipelines.bundle.standard_ids import STANDARD_BOOLEANS, missing_standard_ids, standard_ids
 from monai_pipelines.bundle.workflow_context import active_config_dir, active_parser
+from monai_pipelines.data.cache_budget import CacheBudget
 from monai_pipelines.utils.dist import is_main_process
 from monai_pipelines.utils.errors import InputError, install_error_hook, quiet_user_error_logs
 
@@ -97,6 +98,7 @@ class RunContext:
         self.used_items: dict[str, int] = {}  # items per split after screening, once the datalists are made
         self.skipped: list[str] = []  # unusable inputs skipped (skip_corrupted), reported again at the end
         self._screened: dict[str, list[dict]] = {}  # datalists already screened, by split, keys and checks
+        self._cache_budget: CacheBudget | None = None  # memory for cached datasets (cache_rate auto), at first use
         self.started = False
         self._log_handler: logging.Handler | None = None
         self._add_standard_ids()
@@ -434,17 +436,30 @@ class RunContext:
                           **self._loader_kwargs())
 
     def cached_dataset(self, data: Sequence[dict], transform: Any) -> Dataset:
-        """MONAI's CacheDataset of ``data`` with the run's ``cache_rate`` (1 when not set) and caching workers
-        (``num_workers``), its progress shown on a terminal; ``transform`` may be a list of transforms."""
+        """MONAI's CacheDataset of ``data`` with caching workers (``num_workers``), its progress shown on a terminal;
+        ``transform`` may be a list of transforms. ``cache_rate``: a fraction, or ``auto`` (when not set) for as many
+        items as fit this run's share of the available memory (:mod:`~monai_pipelines.data.cache_budget`; the
+        datasets built first come first), the rest read on every access."""
         from monai.data import CacheDataset
         from monai.transforms import Compose
 
+        from monai_pipelines.data.cache_budget import cached_part, describe, item_nbytes, parse_cache_rate
         from monai_pipelines.utils import show_progress
 
         if isinstance(transform, (list, tuple)):
             transform = Compose(list(transform))
-        return CacheDataset(data, transform, cache_rate=float(self.get("cache_rate", 1.0)),
-                            num_workers=self.get("num_workers"), progress=show_progress())
+        rate = parse_cache_rate(self.get("cache_rate"))
+        kwargs = {"num_workers": self.get("num_workers"), "progress": show_progress()}
+        if rate is not None or not data:
+            return CacheDataset(data, transform, cache_rate=1.0 if rate is None else rate, **kwargs)
+        if self._cache_budget is None:
+            self._cache_budget = CacheBudget.for_this_process()
+        bytes_per_item = item_nbytes(cached_part(transform, data[0]))  # one item read twice: the size of all
+        cached = self._cache_budget.take(len(data), bytes_per_item)
+        if cached < len(data):
+            logger.info(describe(cached, data, bytes_per_item) + " (cache_rate auto: as many as fit half the "
+                        "available memory; --cache_rate 1 caches all)")
+        return CacheDataset(data, transform, cache_num=cached, cache_rate=1.0, **kwargs)
 
     def eval_loader(self, dataset: Dataset, batch_size: int = 1) -> torch.utils.data.DataLoader:
         """An ordered DataLoader, sharded over DDP ranks (uneven shards; metrics are gathered over ranks)."""

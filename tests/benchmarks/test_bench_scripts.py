@@ -59,6 +59,10 @@ def check_results(text: str, plan: dict) -> None:
     for _name, plain, engine, ratio, *_ in training:
         assert abs(float(engine) / float(plain) - float(ratio)) < 0.01
     assert "ms per shuffled slice" in pix2pix and "slice cache: x" in pix2pix
+    for bundle in ("ct_phase_pix2pix", "mmgan_missing_modality"):  # the data path at scale, through train.json
+        scale = sections[bundle].split("### the training data path at scale")[1]
+        (row,) = _rows(scale, "defaults")
+        assert float(row[1]) > 0 and float(row[6]) > 0 and 0 < float(row[7]) < 100, row
     assert "engine overhead" in sections["mri_to_ct_unet3d"]
     optimizer = sections["mri_to_ct_unet3d"].split("### fused vs foreach optimizer")[1]
     assert "| mri_to_ct_unet3d optimizer (AdamW) |" in optimizer and "fused speed-up" in optimizer
