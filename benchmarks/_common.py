@@ -13,7 +13,7 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -107,6 +107,12 @@ def sync(device: torch.device | str | None = None) -> None:
     """Wait for the GPU's queued work (a no-op on a CPU), so that a host clock times what was launched."""
     if torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda"):
         torch.cuda.synchronize()
+
+
+def endless(loader: Iterable) -> Iterator:
+    """The loader's batches, pass after pass (the next pass starts where one ends)."""
+    while True:
+        yield from loader
 
 
 def timed_steps(step: Callable[[], object], n: int) -> list[float]:

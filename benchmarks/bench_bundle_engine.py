@@ -44,7 +44,7 @@ from monai_pipelines.engines.conditional_gan_trainer import ConditionalGanTraine
 from monai_pipelines.engines.supervised_trainer import plain_tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import peak_rss_mb, reset_peak_rss, sync, table  # noqa: E402
+from _common import endless, peak_rss_mb, reset_peak_rss, sync, table  # noqa: E402
 from _trace import TraceWindow  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,16 +178,12 @@ def main(argv: list[str] | None = None) -> None:
         trainer, loader = get("train#trainer"), get("train#dataloader")
         device = trainer.state.device
         step = gan_step(trainer) if isinstance(trainer, ConditionalGanTrainer) else supervised_step(trainer)
-        batches = iter(())
+        batches = endless(loader)  # the plain loop's own passes, started at its first step
 
         def plain_step() -> float:
             """One plain step on the next batch of the same loader (its own pass over it); its seconds."""
-            nonlocal batches
             start = time.perf_counter()
-            batch = next(batches, None)
-            if batch is None:
-                batches = iter(loader)
-                batch = next(batches)
+            batch = next(batches)
             fetched = time.perf_counter()
             plain_parts[FETCH].append(fetched - start)
             step(batch)
@@ -238,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         reset_peak_rss()
         workflow.run()
         workflow.finalize()
-        batches = iter(())  # shut the plain loop's loader workers down now: left to exit, their clean-up can hang
+        batches.close()  # shut the plain loop's loader workers down now: left to exit, their clean-up can hang
     plain_t, engine_t = (statistics.median(times[k]) for k in times)
     print(f"{args.bundle} train.json (overrides {json.dumps(parse_overrides(args.set))}), {args.epochs} engine "
           f"epochs of {len(loader)} iterations, a plain step after every engine iteration; torch threads "

@@ -36,7 +36,7 @@ import numpy as np
 from monai_pipelines.utils.paths import CACHE_ENV
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import sync, table  # noqa: E402
+from _common import endless, sync, table  # noqa: E402
 from bench_bundle_engine import REPO, gan_step, parse_overrides  # noqa: E402
 
 SLICES_PER_SUBJECT = 100
@@ -119,13 +119,10 @@ def child(bundle: str, overrides: dict[str, Any], iterations: int, warmup: int) 
     out = {"start_s": seconds, "rss_mib": resident_mib() - before, "items": len(loader.dataset),
            "batch": loader.batch_size, "workers": loader.num_workers, "device": str(trainer.state.device)}
     step, device = gan_step(trainer), trainer.state.device
-    batches, fetch, compute = iter(loader), [], []
+    batches, fetch, compute = endless(loader), [], []
     for i in range(warmup + iterations if iterations else 0):
         begin = time.perf_counter()
-        batch = next(batches, None)
-        if batch is None:
-            batches = iter(loader)
-            batch = next(batches)
+        batch = next(batches)
         fetched = time.perf_counter()
         trainer.state.output = {}  # the step records its losses here, as in the engine
         step(batch)
