@@ -19,7 +19,8 @@ def check_inputs(items: Sequence[dict], keys: Sequence[str], skip_corrupted: boo
                  spatial_dims: int | None = 3, num_channels: int | None = 1, allow_missing_keys: bool = True,
                  skip_option: str = "--skip_corrupted true", **check_kwargs: Any
                  ) -> tuple[list[dict], list[tuple[dict, str]]]:
-    """Every image read and checked before anything is written: (usable items, skipped).
+    """Every image read and checked before anything is written: (usable items, skipped). An image that passed the
+    same checks before, unchanged since, is not read again (:mod:`~monai_pipelines.data.screened_files`).
 
     A bad file ends the command with one line naming it (:class:`~monai_pipelines.utils.errors.InputError`), so no
     output of the good ones is left half-done; with ``skip_corrupted`` it is logged, skipped and counted instead.
@@ -32,7 +33,8 @@ def check_inputs(items: Sequence[dict], keys: Sequence[str], skip_corrupted: boo
 
     try:
         good, skipped = filter_loadable(items, keys, spatial_dims, allow_missing_keys=allow_missing_keys,
-                                        num_channels=num_channels, strict=not skip_corrupted, **check_kwargs)
+                                        num_channels=num_channels, strict=not skip_corrupted, remember=True,
+                                        **check_kwargs)
     except (FileNotFoundError, InputError) as err:
         raise InputError(f"{err} (pass {skip_option} to skip unusable inputs)") from err
     if not good:

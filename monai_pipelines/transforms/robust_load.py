@@ -309,8 +309,7 @@ def _spatial_shape(image: Any, num_channels: int | None) -> tuple[int, ...]:
     return tuple(image.shape[1:] if num_channels is not None else image.shape)
 
 
-def _check_same_shape(image: Any, path: Path, first: tuple[tuple[int, ...], Path], num_channels: int | None) -> None:
-    shape = _spatial_shape(image, num_channels)
+def _check_same_shape(shape: tuple[int, ...], path: Path, first: tuple[tuple[int, ...], Path]) -> None:
     if shape != first[0]:
         raise CorruptedImageError(path, f"image size {shape} differs from the size {first[0]} of the first item "
                                         f"({first[1].name})")
@@ -326,12 +325,10 @@ def _naming_subject(err: FileNotFoundError | InputError, item: Mapping) -> Excep
     return type(err)(f"{str(err).rstrip('.')} (subject {subject})")
 
 
-def _load_item(load: Callable[[dict], Any], item: Mapping, keys: Sequence[str], base_dir: str | Path | None) -> None:
-    """Read the images of ``keys`` of one item with ``load`` (a dictionary loading transform), paths resolved."""
+def _item_paths(item: Mapping, keys: Sequence[str], base_dir: str | Path | None) -> dict[str, Path]:
+    """The paths of the images of ``keys`` an item has, resolved against ``base_dir``."""
     paths = {key: Path(item[key]) for key in keys if item.get(key)}
-    if base_dir is not None:
-        paths = {key: path if path.is_absolute() else Path(base_dir) / path for key, path in paths.items()}
-    load({**item, **{key: str(path) for key, path in paths.items()}})
+    return {k: p if base_dir is None or p.is_absolute() else Path(base_dir) / p for k, p in paths.items()}
 
 
 def filter_loadable(
@@ -346,6 +343,7 @@ def filter_loadable(
     strict: bool = False,
     same_shape: bool = False,
     load: Callable[[dict], Any] | None = None,
+    remember: bool = False,
 ) -> tuple[list[Mapping[Hashable, Any]], list[tuple[Mapping[Hashable, Any], str]]]:
     """Pre-screen a datalist by loading and checking every image of `keys`; returns (good items, [(item, reason)]).
 
@@ -356,6 +354,8 @@ def filter_loadable(
     usable one (data batched without resizing, such as prepared slices). ``load``: the dictionary transform that
     reads an item's images instead (formats MONAI's readers do not know, e.g. ``LoadGeoTIFFd``), its
     ``InputError`` the reason; it checks what it reads, the other arguments about reading are not used.
+    ``remember``: files that passed these checks before and are unchanged since are not read again, and those that
+    pass now are remembered (:class:`~monai_pipelines.data.screened_files.ScreenedFiles`).
     """
     keys = [keys] if isinstance(keys, str) else list(keys)
     loader = RobustLoadImage(spatial_dims, num_channels is not None, True, reader, False, allow_constant,
@@ -363,6 +363,11 @@ def filter_loadable(
     good: list[Mapping[Hashable, Any]] = []
     skipped: list[tuple[Mapping[Hashable, Any], str]] = []
     first: dict[str, tuple[tuple[int, ...], Path]] = {}
+    screened = None
+    if remember:
+        from monai_pipelines.data.screened_files import ScreenedFiles
+
+        screened = ScreenedFiles([spatial_dims, allow_constant, reader, num_channels, load])
     for item in datalist:
         reason = None
         for key in keys:
@@ -378,19 +383,28 @@ def filter_loadable(
             path = Path(item[key])
             if base_dir is not None and not path.is_absolute():
                 path = Path(base_dir) / path
+            known = screened.shape([path]) if screened is not None else None
             try:
-                image = loader.load(path)
+                if known is None:
+                    shape = _spatial_shape(loader.load(path), num_channels)
+                    if screened is not None:
+                        screened.passed([path], shape)
+                else:
+                    shape = tuple(known)
                 if same_shape:
-                    _check_same_shape(image, path, first.setdefault(key, (_spatial_shape(image, num_channels), path)),
-                                      num_channels)
+                    _check_same_shape(shape, path, first.setdefault(key, (shape, path)))
             except (FileNotFoundError, CorruptedImageError) as e:
                 if strict:
                     raise _naming_subject(e, item) from e
                 reason = str(e)
                 break
         if reason is None and load is not None:
+            paths = _item_paths(item, keys, base_dir)
             try:
-                _load_item(load, item, keys, base_dir)
+                if screened is None or screened.shape(list(paths.values())) is None:
+                    load({**item, **{key: str(path) for key, path in paths.items()}})
+                    if screened is not None:
+                        screened.passed(list(paths.values()))
             except (FileNotFoundError, InputError) as e:
                 if strict:
                     raise _naming_subject(e, item) from e
@@ -401,6 +415,8 @@ def filter_loadable(
             skipped.append((item, reason))
             subject = item.get("subject", "?") if isinstance(item, Mapping) else "?"
             logger.warning("skipping item (subject %s): %s", subject, reason)
+    if screened is not None:
+        screened.save()
     if skipped:
         logger.warning("%d of %d items skipped, %d used (unusable images)", len(skipped), len(datalist), len(good))
     return good, skipped
