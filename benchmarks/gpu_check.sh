@@ -7,9 +7,12 @@
 #      launches, copies, waits), and pix2pix's GAN trainer;
 #   3. real IXI T1 + T2 -> PD inference (MM-GAN), registration on the GPU and on the CPU; the bundles' optimizers
 #      fused (their default) vs torch's foreach implementation;
-#   4. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts left out), torch.compile.
+#   4. the data wait of pix2pix and MM-GAN's training at scale, where a GPU step is short (8 pairs of 512x512x100;
+#      5,000 prepared 256^2 slices, cached as memory allows and uncached);
+#   5. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts and the source-scale data
+#      path, hours of writing and decoding, left out), torch.compile.
 # Each step has a time limit (TESTS_LIMIT, ENGINE_LIMIT, GAN_ENGINE_LIMIT, MMGAN_INFERENCE_LIMIT, OPTIMIZER_LIMIT,
-# BENCH_LIMIT,
+# SCALE_LIMIT, BENCH_LIMIT,
 # COMPILE_LIMIT or COMPILE_UNET_LIMIT and COMPILE_GLACIER_LIMIT seconds; 0 skips it); TESTS_K="EXPR" selects tests
 # (pytest -k), ONLY="BUNDLE ..." benchmarks. Logs, traces and RESULTS_gpu.md go to OUT_DIR, one line per step to
 # OUT_DIR/summary.txt.
@@ -57,8 +60,11 @@ step mmgan_inference "${MMGAN_INFERENCE_LIMIT:-90}" $PY benchmarks/bench_inferen
 step optimizers "${OPTIMIZER_LIMIT:-90}" $PY benchmarks/bench_optimizer.py
 # one epoch: the demo's 264 iterations of 512^2 took longer than 75 s for two (engine and plain loop each)
 step engine_gan "${GAN_ENGINE_LIMIT:-120}" $PY benchmarks/bench_bundle_engine.py --bundle ct_phase_pix2pix --epochs 1
+step slice_scale_pix2pix "${SCALE_LIMIT:-120}" $PY benchmarks/bench_slice_scale.py --bundle ct_phase_pix2pix --pairs 8
+step slice_scale_mmgan "${SCALE_LIMIT:-120}" $PY benchmarks/bench_slice_scale.py --bundle mmgan_missing_modality \
+  --slices 5000 --variants cache_rate=auto cache_rate=0
 step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" ${ONLY:+--only $ONLY} \
-  --skip bench_prepare_ixi.py bench_slice_dataset.py mmgan_missing_modality:bench_inference_real.py
+  --skip bench_prepare_ixi.py bench_slice_dataset.py bench_slice_scale.py mmgan_missing_modality:bench_inference_real.py
 step compile_unet "${COMPILE_UNET_LIMIT:-${COMPILE_LIMIT:-60}}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 --repeats 2 \
   --precisions fp32 bf16 --compile
 step compile_glacier "${COMPILE_GLACIER_LIMIT:-${COMPILE_LIMIT:-60}}" $PY benchmarks/bench_glacier.py --size 64 --batch 32 --iterations 5 --repeats 2 \
