@@ -68,9 +68,15 @@ class ScreenedFiles:
         from monai_pipelines import __version__
 
         text = json.dumps([RECORD_VERSION, __version__, *map(describe_setting, settings)])
-        self.path = Path(folder or cache_dir("screened")) / f"{hashlib.sha1(text.encode()).hexdigest()[:20]}.json"
         self.records: dict[str, list] = {}
         self.added = 0
+        try:
+            self.path: Path | None = Path(folder or cache_dir("screened")) / \
+                f"{hashlib.sha1(text.encode()).hexdigest()[:20]}.json"
+        except OSError as e:  # no writable cache (e.g. a read-only home): every command reads every image
+            logger.debug("screened files not remembered: %s", e)
+            self.path = None
+            return
         try:
             self.records = json.loads(self.path.read_text())["files"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -93,7 +99,7 @@ class ScreenedFiles:
 
     def save(self) -> None:
         """Write the records when files were added (what another process saved meanwhile is merged first)."""
-        if not self.added:
+        if not self.added or self.path is None:
             return
         try:
             merged = {**json.loads(self.path.read_text())["files"], **self.records}

@@ -127,3 +127,13 @@ def test_records_of_two_processes_are_merged(tmp_path):
     assert again.shape([tmp_path / "a.nii.gz"]) == [8, 8, 6] == again.shape([tmp_path / "b.nii.gz"])
     assert ScreenedFiles([2], tmp_path / "cache").shape([tmp_path / "a.nii.gz"]) is None
     assert a and b
+
+
+def test_without_a_writable_cache_every_image_is_read(tmp_path, reads, monkeypatch):
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("")
+    monkeypatch.setenv("MONAI_PIPELINES_CACHE", str(blocked / "cache"))  # mkdir fails: a file is in the way
+    items = _items(tmp_path)
+    for _ in range(2):
+        assert check_inputs(items, ["image"])[0] == items
+    assert len(reads) == 6
