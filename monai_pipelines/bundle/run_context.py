@@ -446,8 +446,8 @@ class RunContext:
         from monai_pipelines.data.cache_budget import cached_part, describe, item_nbytes, parse_cache_rate
         from monai_pipelines.utils import show_progress
 
-        if isinstance(transform, (list, tuple)):
-            transform = Compose(list(transform))
+        if not isinstance(transform, Compose):  # as CacheDataset would wrap it; cached_part reads a Compose
+            transform = Compose(list(transform) if isinstance(transform, (list, tuple)) else [transform])
         rate = parse_cache_rate(self.get("cache_rate"))
         kwargs = {"num_workers": self.get("num_workers"), "progress": show_progress()}
         if rate is not None or not data:
@@ -457,8 +457,7 @@ class RunContext:
         bytes_per_item = item_nbytes(cached_part(transform, data[0]))  # one item read twice: the size of all
         cached = self._cache_budget.take(len(data), bytes_per_item)
         if cached < len(data):
-            logger.info(describe(cached, data, bytes_per_item) + " (cache_rate auto: as many as fit half the "
-                        "available memory; --cache_rate 1 caches all)")
+            logger.info(describe(cached, len(data), bytes_per_item))
         return CacheDataset(data, transform, cache_num=cached, cache_rate=1.0, **kwargs)
 
     def eval_loader(self, dataset: Dataset, batch_size: int = 1) -> torch.utils.data.DataLoader:

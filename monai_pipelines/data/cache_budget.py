@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,19 +118,18 @@ class CacheBudget:
         return cached
 
 
-def cached_part(transform: Callable, item: Mapping) -> Any:
-    """What MONAI's CacheDataset keeps of ``item``: the transforms before the first random (or non-MONAI) one."""
-    from monai.transforms import Compose, RandomizableTrait, Transform
+def cached_part(transform: Any, item: Mapping) -> Any:
+    """What MONAI's CacheDataset keeps of ``item`` for a ``Compose``: the transforms before the first random (or
+    non-MONAI) one, as its ``_load_cache_item`` applies them."""
+    from monai.transforms import RandomizableTrait, Transform
 
-    if not isinstance(transform, Compose):
-        return item if isinstance(transform, RandomizableTrait) or not isinstance(transform, Transform) else \
-            transform(dict(item))
     first_random = transform.get_index_of_first(
         lambda t: isinstance(t, RandomizableTrait) or not isinstance(t, Transform))
     return transform(dict(item), end=first_random, threading=True)
 
 
-def describe(cached: int, items: Sequence, bytes_per_item: int) -> str:
-    """One log line: how many items a dataset caches, and their memory."""
-    return (f"caching {cached} of {len(items)} items in memory ({cached * bytes_per_item / 2**30:.2f} of "
-            f"{len(items) * bytes_per_item / 2**30:.2f} GiB; the rest read on every access)")
+def describe(cached: int, total: int, bytes_per_item: int) -> str:
+    """One log line: how many of ``total`` items a dataset caches under ``cache_rate auto``, and their memory."""
+    return (f"caching {cached} of {total} items in memory ({cached * bytes_per_item / 2**30:.2f} of "
+            f"{total * bytes_per_item / 2**30:.2f} GiB; the rest read on every access): cache_rate auto caches what "
+            f"fits {MEMORY_SHARE:.0%} of the available memory, --cache_rate 1 caches all")

@@ -370,6 +370,7 @@ def filter_loadable(
         screened = ScreenedFiles([spatial_dims, allow_constant, reader, num_channels, load])
     for item in datalist:
         reason = None
+        paths = _item_paths(item, keys, base_dir)
         for key in keys:
             if not item.get(key):
                 if not allow_missing_keys:
@@ -380,9 +381,7 @@ def filter_loadable(
                 continue
             if load is not None:
                 continue
-            path = Path(item[key])
-            if base_dir is not None and not path.is_absolute():
-                path = Path(base_dir) / path
+            path = paths[key]
             known = screened.shape([path]) if screened is not None else None
             try:
                 if known is None:
@@ -399,7 +398,6 @@ def filter_loadable(
                 reason = str(e)
                 break
         if reason is None and load is not None:
-            paths = _item_paths(item, keys, base_dir)
             try:
                 if screened is None or screened.shape(list(paths.values())) is None:
                     load({**item, **{key: str(path) for key, path in paths.items()}})

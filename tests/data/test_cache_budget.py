@@ -85,5 +85,11 @@ def test_cached_part_stops_at_the_first_random_transform():
     flip = RandFlipd("x", prob=1.0, spatial_axis=0)
     item = {"x": torch.arange(4.0).reshape(1, 2, 2)}
     torch.testing.assert_close(cached_part(Compose([double, flip]), item)["x"], item["x"] * 2)
-    torch.testing.assert_close(cached_part(flip, item)["x"], item["x"])
-    assert "caching 2 of 5 items in memory (0.00 of 0.01 GiB" in describe(2, [0] * 5, 2**21)
+    torch.testing.assert_close(cached_part(Compose([flip, double]), item)["x"], item["x"])
+    torch.testing.assert_close(cached_part(Compose([double, double]), item)["x"], item["x"] * 4)
+
+
+def test_the_log_line_says_what_is_cached_and_why():
+    line = describe(2, 5, 2**28)
+    assert line.startswith("caching 2 of 5 items in memory (0.50 of 1.25 GiB; the rest read on every access)")
+    assert "50% of the available memory" in line and "--cache_rate 1 caches all" in line
