@@ -93,14 +93,25 @@ def reset_peak_rss() -> None:
             f.write("5")
 
 
-def peak_rss_mb() -> float:
-    """VmHWM in MiB (since the last :func:`reset_peak_rss`); ``ru_maxrss`` of the process where /proc is absent."""
+def _status_mib(field: str) -> float | None:
+    """A memory line of /proc/self/status (e.g. ``VmHWM``) in MiB; None where /proc is absent."""
     with contextlib.suppress(OSError):
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def peak_rss_mb() -> float:
+    """VmHWM in MiB (since the last :func:`reset_peak_rss`); ``ru_maxrss`` of the process where /proc is absent."""
+    peak = _status_mib("VmHWM")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if peak is None else peak
+
+
+def resident_mb() -> float:
+    """The process's resident memory now (VmRSS) in MiB; 0 where /proc is absent."""
+    return _status_mib("VmRSS") or 0.0
 
 
 def sync(device: torch.device | str | None = None) -> None:

@@ -36,22 +36,11 @@ import numpy as np
 from monai_pipelines.utils.paths import CACHE_ENV
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import endless, sync, table  # noqa: E402
+from _common import endless, resident_mb, sync, table  # noqa: E402
 from bench_bundle_engine import REPO, gan_step, parse_overrides  # noqa: E402
 
 SLICES_PER_SUBJECT = 100
 MIN_SUBJECTS = 7  # 5 folds of training subjects and the test split
-
-
-def resident_mib() -> float:
-    """This process's resident memory now (Linux; 0 elsewhere)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def write_prepared_slices(root: Path, slices: int, size: int) -> None:
@@ -114,9 +103,9 @@ def start_run(bundle: str, overrides: dict[str, Any]) -> tuple[Any, Any, float]:
 
 def child(bundle: str, overrides: dict[str, Any], iterations: int, warmup: int) -> dict[str, Any]:
     """One start of the run in this process, then ``iterations`` timed (fetch, step) pairs after ``warmup``."""
-    before = resident_mib()
+    before = resident_mb()
     trainer, loader, seconds = start_run(bundle, overrides)
-    out = {"start_s": seconds, "rss_mib": resident_mib() - before, "items": len(loader.dataset),
+    out = {"start_s": seconds, "rss_mib": resident_mb() - before, "items": len(loader.dataset),
            "batch": loader.batch_size, "workers": loader.num_workers, "device": str(trainer.state.device)}
     step, device = gan_step(trainer), trainer.state.device
     batches, fetch, compute = endless(loader), [], []
