@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -193,10 +194,14 @@ def write_mask_geotiff(mask: np.ndarray, path: str | os.PathLike, like: str | os
             if (ref.height, ref.width) != mask.shape:
                 raise ValueError(f"{path}: mask shape {mask.shape} differs from {like} ({ref.height}, {ref.width}).")
             profile.update(crs=ref.crs, transform=ref.transform)
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(mask.astype(np.uint8), 1)
-        dst.write_colormap(1, {k: (*map(int, c), 255) for k, c in enumerate(CLASS_COLOURS)})
-        dst.set_band_description(1, "class")
+    with warnings.catch_warnings():
+        if like is None:  # no georeferencing is what was asked for
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            # the colour map first: GDAL cannot set the palette interpretation once pixels are written
+            dst.write_colormap(1, {k: (*map(int, c), 255) for k, c in enumerate(CLASS_COLOURS)})
+            dst.set_band_description(1, "class")
+            dst.write(mask.astype(np.uint8), 1)
     return path
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from monai.utils import OptionalImportError
 from PIL import Image
 
 from monai_pipelines.data.geotiff import (
+    CLASS_COLOURS,
     LoadGeoTIFFd,
     band_indices,
     read_geotiff,
@@ -106,3 +108,25 @@ def test_a_constant_band_is_used_with_a_warning(tmp_path, caplog):
         image, _ = read_geotiff(tmp_path / "slice.npy", band_names=["B2", "ndsi"])
     assert image[0].tolist() == np.full((4, 4), 2.0).tolist()
     assert f"{tmp_path / 'slice.npy'}: constant band(s) B2 (every pixel 2)" in caplog.text and "ndsi" not in caplog.text
+
+
+@pytest.mark.parametrize("georeferenced", [True, False], ids=["like a GeoTIFF", "from a .npy slice"])
+def test_mask_geotiff_is_written_without_gdal_errors_or_warnings(georeferenced, tmp_path, caplog):
+    """GDAL refuses a colour map set after the pixels ("Cannot modify tag PhotometricInterpretation while writing",
+    logged at INFO on every glacier inference); a mask meant to have no georeferencing warns of none."""
+    like = tmp_path / "like.tif"
+    with rasterio.open(like, "w", driver="GTiff", height=6, width=5, count=1, dtype="uint8", crs="EPSG:32645",
+                       transform=rasterio.transform.from_origin(0.0, 0.0, 30.0, 30.0)) as dst:
+        dst.write(np.zeros((6, 5), np.uint8), 1)
+    mask = np.arange(30, dtype=np.uint8).reshape(6, 5) % 3
+    caplog.set_level("DEBUG", logger="rasterio")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = write_mask_geotiff(mask, tmp_path / "mask.tif", like=like if georeferenced else None)
+    assert [r.getMessage() for r in caplog.records if "signalled an error" in r.getMessage()] == []
+    assert [str(w.message) for w in caught] == []
+    with rasterio.open(out) as dst:
+        assert dst.colorinterp == (rasterio.enums.ColorInterp.palette,)
+        assert np.array_equal(dst.read(1), mask)
+        assert [dst.colormap(1)[k][:3] for k in range(3)] == [tuple(c) for c in CLASS_COLOURS[:3].tolist()]
+        assert dst.descriptions == ("class",)
