@@ -22,6 +22,7 @@ import torch
 from monai.inferers import Inferer
 
 from monai_pipelines.data.geotiff import read_geotiff, save_overlay_png, write_mask_geotiff
+from monai_pipelines.engines.amp import autocast
 from monai_pipelines.handlers.training_checkpoint import CONTRACT_KEY, read_checkpoint
 from monai_pipelines.networks.partial_load import LoadReport, load_matching_weights
 from monai_pipelines.utils.atomic_write import atomic_path, write_json_atomic
@@ -155,13 +156,16 @@ def predict_geotiffs(
     band_names: Sequence[str] | None = None,
     save_probabilities: bool = False,
     texture: Callable[[np.ndarray], np.ndarray] | None = None,
+    amp: bool = False,
+    amp_dtype: str | torch.dtype | None = None,
 ) -> list[dict[str, str]]:
     """Predict the GeoTIFF (or HKH ``.npy`` slice) ``"image"`` of every item of ``inputs``, each read and checked
     beforehand (``RunContext.inputs``); writes
     ``<name>_mask.tif`` (+ ``_overlay.png``, + ``_probs.npy``: the (C, H, W) float32 ensemble probabilities) and
     ``predictions.json`` listing them into ``output_dir``. ``band_names`` name the bands of files that carry no band
     descriptions; ``texture`` appends the channels training appended after loading (the run contract's GLCM
-    texture), before the members normalise."""
+    texture), before the members normalise. ``amp``/``amp_dtype``: the members compute under autocast, as the
+    evaluator does (:func:`monai_pipelines.engines.amp.autocast`)."""
     paths = [Path(item["image"]) for item in inputs]
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,14 +173,15 @@ def predict_geotiffs(
     for path in paths:
         image, meta = read_geotiff(path, bands=bands, band_names=band_names)
         inputs = texture(image) if texture is not None else image
-        probs = inferer(torch.from_numpy(inputs)[None].to(device), list(members))
+        with autocast(device, amp, amp_dtype):
+            probs = inferer(torch.from_numpy(inputs)[None].to(device), list(members)).float()
         mask = probs.argmax(1)[0].to(torch.uint8).cpu().numpy()
         like = None if meta["transform"] is None else path  # an .npy slice has no georeferencing to copy
         record = {"input": str(path), "mask": str(write_mask_geotiff(mask, out_dir / f"{path.stem}_mask.tif", like))}
         if save_probabilities:
             record["probabilities"] = str(out_dir / f"{path.stem}_probs.npy")
             with atomic_path(record["probabilities"]) as tmp, open(tmp, "wb") as f:
-                np.save(f, probs[0].float().cpu().numpy())
+                np.save(f, probs[0].cpu().numpy())
         if overlay:
             record["overlay"] = str(save_overlay_png(image, mask, out_dir / f"{path.stem}_overlay.png"))
         written.append(record)

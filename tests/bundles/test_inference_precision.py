@@ -1,0 +1,78 @@
+"""Every bundle's inference computes in the precision and memory format it is asked for, as its evaluation does.
+
+glacier's fold-ensemble inference runs its own loop rather than the evaluator that applies the run's settings, and
+computed in fp32 with contiguous weights whatever ``--amp`` and ``--channels_last`` said (its bf16 default on a CPU
+with native bf16 included): its outputs with ``--amp true`` and ``--amp false`` were the same bytes. Here each bundle
+trains one tiny epoch, then infers on one held-out input twice, in fp32 and in bf16 with channels-last: the numbers
+written must differ (bf16 rounding) and stay close, and the second run's network must be made channels-last.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from monai_pipelines.engines import amp as amp_module
+from monai_pipelines.engines.amp import cpu_has_native_bf16
+from tests.bundles.runner import BUNDLES, run_bundle
+from tests.bundles.test_multi_gpu_train import BUNDLES as TINY_SETUPS
+from tests.bundles.test_new_user import END_TO_END, _held_out_image, _phantom_t2_pd
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not cpu_has_native_bf16(), reason="bf16 is emulated on this CPU: amp computes fp32")]
+
+
+def _inference_args(bundle: str, ckpt: Path, settings: dict, tmp: Path) -> dict:
+    """The checkpoint and one held-out input of the trained run, as inference.json takes them."""
+    if bundle == "mmgan_missing_modality":
+        return {"ckpt_path": str(ckpt), **_phantom_t2_pd(tmp / "raw"), "png": False}
+    if bundle == "glacier_segmentation":
+        return {"ckpt_paths": [str(ckpt)], "input_path": _held_out_image(settings, "image"), "tta_rot90": False,
+                "overlay": False, "save_probabilities": True}
+    key = {"mri_to_ct_unet3d": "image", "glioma_grade_resnet50_3d": "flair"}.get(bundle)
+    return {"ckpt_path": str(ckpt), "input_path": _held_out_image(settings, key)}
+
+
+def _numbers(folder: Path) -> dict[str, np.ndarray]:
+    """Every numeric output of an inference: NIfTI volumes, .npy arrays and the numbers of CSV files, by name."""
+    out: dict[str, np.ndarray] = {}
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if name.endswith(".nii.gz"):
+            out[name] = np.asarray(nib.load(str(path)).dataobj, dtype=np.float64)
+        elif path.suffix == ".npy":
+            out[name] = np.load(path).astype(np.float64)
+        elif path.suffix == ".csv":
+            with open(path) as f:
+                out[name] = np.array([float(cell) for row in csv.reader(f) for cell in row[1:]])
+    return out
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_inference_computes_in_the_precision_asked_for(bundle, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run_bundle(bundle, "training", **{**TINY_SETUPS[bundle](tmp_path / "data"), "epochs": 1, "output_dir": str(run)})
+    (record,) = run.rglob("config/config.json")
+    ckpt = next(run.rglob(END_TO_END[bundle][0]))
+    args = _inference_args(bundle, ckpt, json.loads(record.read_text())["settings"], tmp_path)
+    converted: list[str] = []
+    to_channels_last = amp_module.network_to_channels_last
+    monkeypatch.setattr(amp_module, "network_to_channels_last",
+                        lambda network, dims: converted.append(type(network).__name__) or to_channels_last(network, dims))
+    outputs, made_channels_last = {}, {}
+    for amp in (False, True):
+        converted.clear()
+        run_bundle(bundle, "inference", **args, amp=amp, channels_last=amp, output_dir=str(tmp_path / f"amp_{amp}"))
+        outputs[amp], made_channels_last[amp] = _numbers(tmp_path / f"amp_{amp}"), list(converted)
+    assert not made_channels_last[False] and made_channels_last[True], made_channels_last
+    assert outputs[False] and set(outputs[True]) == set(outputs[False])
+    differences = {name: float(np.abs(outputs[True][name] - fp32).max()) for name, fp32 in outputs[False].items()}
+    print(f"{bundle}: bf16 vs fp32 outputs, max abs difference {differences}")
+    assert any(differences.values()), f"{bundle}: --amp true wrote the same numbers as --amp false"
+    for name, fp32 in outputs[False].items():
+        assert differences[name] <= 0.05 * max(float(np.ptp(fp32)), 1e-3), (name, differences[name])
