@@ -71,6 +71,22 @@ def check_results(text: str, plan: dict) -> None:
     assert (kept and int(kept[1]) > 0 and "| tiny convolutions in fp32 (the bundles') |" in tiny_convolutions) \
         or "not measured: this CPU has no native bf16" in tiny_convolutions
     assert "compiled kernel speed-up: x" in sections["glacier_segmentation"]  # numba: in the dev extra
+    from benchmarks._common import native_bf16
+    from benchmarks.bench_inference_real import PRECISION_VARIANTS
+
+    for bundle, inputs in (("ct_phase_pix2pix", 1), ("glioma_grade_resnet50_3d", 2), ("glacier_segmentation", 2)):
+        inference = sections[bundle].split("inference, fp32 vs bf16 vs bf16 + channels-last")[1].split("\n### ")[0]
+        if "real sample images not found" in inference:
+            continue
+        rows = [r for r in _rows(inference, "") if len(r) > 2 and r[1] in PRECISION_VARIANTS]
+        assert [r[1] for r in rows] == list(PRECISION_VARIANTS) * inputs, inference
+        for _input, variant, seconds, speed_up, _peak, difference, _load in rows:
+            assert float(seconds) > 0 and speed_up.startswith("x")
+            if variant.startswith("fp32"):
+                assert (speed_up, difference) == ("x1.00", "0 / 0")
+            elif native_bf16():  # bf16 rounds: the outputs differ from fp32's (emulated bf16 computes fp32)
+                assert float(difference.split(" / ")[0]) > 0, (bundle, variant, difference)
+        assert "the bundle's default on this CPU: amp " in inference
     if "--skip bench_bundle_engine.py" not in text:
         assert "full engine / plain loop: ratio" in sections["mri_to_ct_unet3d"]
     if "--skip bench_prepare_ixi.py" not in text:
