@@ -5,12 +5,16 @@ computed in fp32 with contiguous weights whatever ``--amp`` and ``--channels_las
 with native bf16 included): its outputs with ``--amp true`` and ``--amp false`` were the same bytes. Here each bundle
 trains one tiny epoch, then infers on one held-out input twice, in fp32 and in bf16 with channels-last: the numbers
 written must differ (bf16 rounding) and stay close, and the second run's network must be made channels-last.
+
+The same commands show a user no library's FutureWarning (glioma's configs built MONAI's Orientationd without
+``labels``, and every glioma command printed MONAI's notice that its default changes).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -53,13 +57,31 @@ def _numbers(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("bundle", BUNDLES)
-def test_inference_computes_in_the_precision_asked_for(bundle, tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    run_bundle(bundle, "training", **{**TINY_SETUPS[bundle](tmp_path / "data"), "epochs": 1, "output_dir": str(run)})
+@pytest.fixture(scope="module", params=BUNDLES)
+def trained(request, tmp_path_factory) -> tuple[str, Path, dict, list[str]]:
+    """A bundle trained for one tiny epoch: (bundle, folder, inference arguments, FutureWarnings of training)."""
+    bundle, tmp = request.param, tmp_path_factory.mktemp(request.param)
+    run = tmp / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_bundle(bundle, "training", **{**TINY_SETUPS[bundle](tmp / "data"), "epochs": 1, "output_dir": str(run)})
     (record,) = run.rglob("config/config.json")
     ckpt = next(run.rglob(END_TO_END[bundle][0]))
-    args = _inference_args(bundle, ckpt, json.loads(record.read_text())["settings"], tmp_path)
+    args = _inference_args(bundle, ckpt, json.loads(record.read_text())["settings"], tmp)
+    return bundle, tmp, args, [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+
+
+def test_no_library_future_warning_reaches_the_user(trained):
+    bundle, tmp, args, training = trained
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_bundle(bundle, "inference", **args, output_dir=str(tmp / "default"))
+    inference = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert (training, inference) == ([], []), bundle
+
+
+def test_inference_computes_in_the_precision_asked_for(trained, monkeypatch):
+    bundle, tmp_path, args, _ = trained
     converted: list[str] = []
     to_channels_last = amp_module.network_to_channels_last
     monkeypatch.setattr(amp_module, "network_to_channels_last",
