@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import importlib.util
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -261,10 +262,12 @@ def run_one(script: str, args: list[str]) -> tuple[str, bool, float]:
 
 def run_in_process(script: str, args: list[str]) -> tuple[str, bool, float]:
     """As :func:`run_one`, but calling the script's ``main(args)`` in this process (no start-up or import cost per
-    script, for the smoke test; the scripts then share memory, threads and warm caches)."""
+    script, for the smoke test; the scripts then share memory, threads and warm caches). Logging is left as found
+    (a script may silence it for its own process)."""
     spec = importlib.util.spec_from_file_location(f"_benchmark_{Path(script).stem}", HERE / script)
     out = io.StringIO()
     start = time.perf_counter()
+    disabled = logging.root.manager.disable
     try:
         if spec is None or spec.loader is None:
             raise FileNotFoundError(f"{HERE / script}: no such benchmark script.")
@@ -274,6 +277,8 @@ def run_in_process(script: str, args: list[str]) -> tuple[str, bool, float]:
             module.main(args)
     except (Exception, SystemExit):
         return _failed("raised", traceback.format_exc()), False, time.perf_counter() - start
+    finally:
+        logging.disable(disabled)
     return _report(out.getvalue()), True, time.perf_counter() - start
 
 

@@ -8,6 +8,7 @@ registration even at tiny size; its code paths are tested in tests/data/test_ixi
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -35,6 +36,7 @@ def test_one_command_writes_every_bundle_section(tmp_path, one_thread):
     out = tmp_path / "RESULTS.md"
     skip = ["bench_prepare_ixi.py", "bench_bundle_engine.py"]
     assert run_all.main(["--size", "tiny", "--in-process", "--skip", *skip, "--output", str(out)]) == 0
+    assert logging.root.manager.disable == logging.NOTSET  # the tests after it still log (a script silenced it)
     text = out.read_text()
     check_results(text, run_all.PLAN)
     assert "--in-process" in text and all(f"not run (`--skip {s}`)" in text for s in skip)
