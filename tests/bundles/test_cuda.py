@@ -73,6 +73,21 @@ def test_amp_training_resumes_and_evaluates_on_cuda(bundle: str, dtype: str, tmp
           f"{ {k: v.get('scale') for k, v in scalers.items()} }")
 
 
+@pytest.mark.parametrize("bundle,dtype", CASES)
+def test_inference_on_cuda_computes_as_asked(bundle: str, dtype: str, tmp_path: Path):
+    """Inference on the GPU with autocast and channels-last writes what the CPU's fp32 inference writes, to the
+    precision's rounding (glacier's fold ensemble ignored ``--amp`` and ``--channels_last`` before 0.7.2)."""
+    from tests.bundles.runner import run_bundle
+    from tests.bundles.test_inference_precision import _numbers, numbers_within, train_tiny
+
+    args, _ = train_tiny(bundle, tmp_path)
+    run_bundle(bundle, "inference", **args, device="cpu", amp=False, output_dir=str(tmp_path / "cpu"))
+    run_bundle(bundle, "inference", **args, device="cuda", amp=True, amp_dtype=dtype, channels_last=True,
+               output_dir=str(tmp_path / "cuda"))
+    differences = numbers_within(_numbers(tmp_path / "cuda"), _numbers(tmp_path / "cpu"))
+    print(f"{bundle} {dtype} on CUDA vs fp32 on the CPU: max abs difference {differences}")
+
+
 @pytest.mark.parametrize("bundle", ["mri_to_ct_unet3d", "ct_phase_pix2pix", "glioma_grade_resnet50_3d"])
 def test_torchrun_one_gpu_nccl(bundle: str, tmp_path: Path):
     """multi_gpu_train.json under torchrun on one GPU: the NCCL process group, DDP on cuda:0, bf16 autocast, validation

@@ -57,18 +57,35 @@ def _numbers(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def train_tiny(bundle: str, tmp: Path) -> tuple[dict, list[str]]:
+    """``bundle`` trained for one epoch at its tests' tiny size on the CPU under ``tmp``: inference.json's arguments
+    for its checkpoint and a held-out input, and the FutureWarnings training raised."""
+    run = tmp / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_bundle(bundle, "training", **{**TINY_SETUPS[bundle](tmp / "data"), "epochs": 1, "output_dir": str(run),
+                                          "device": "cpu"})
+    (record,) = run.rglob("config/config.json")
+    ckpt = next(run.rglob(END_TO_END[bundle][0]))
+    args = _inference_args(bundle, ckpt, json.loads(record.read_text())["settings"], tmp)
+    return args, [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+
+
+def numbers_within(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], share: float = 0.05
+                   ) -> dict[str, float]:
+    """Each output's max abs difference from the reference's, asserted within ``share`` of the reference's range."""
+    assert reference and set(outputs) == set(reference)
+    differences = {name: float(np.abs(outputs[name] - values).max()) for name, values in reference.items()}
+    for name, values in reference.items():
+        assert differences[name] <= share * max(float(np.ptp(values)), 1e-3), (name, differences[name])
+    return differences
+
+
 @pytest.fixture(scope="module", params=BUNDLES)
 def trained(request, tmp_path_factory) -> tuple[str, Path, dict, list[str]]:
     """A bundle trained for one tiny epoch: (bundle, folder, inference arguments, FutureWarnings of training)."""
     bundle, tmp = request.param, tmp_path_factory.mktemp(request.param)
-    run = tmp / "run"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run_bundle(bundle, "training", **{**TINY_SETUPS[bundle](tmp / "data"), "epochs": 1, "output_dir": str(run)})
-    (record,) = run.rglob("config/config.json")
-    ckpt = next(run.rglob(END_TO_END[bundle][0]))
-    args = _inference_args(bundle, ckpt, json.loads(record.read_text())["settings"], tmp)
-    return bundle, tmp, args, [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    return bundle, tmp, *train_tiny(bundle, tmp)
 
 
 def test_no_library_future_warning_reaches_the_user(trained):
@@ -92,9 +109,6 @@ def test_inference_computes_in_the_precision_asked_for(trained, monkeypatch):
         run_bundle(bundle, "inference", **args, amp=amp, channels_last=amp, output_dir=str(tmp_path / f"amp_{amp}"))
         outputs[amp], made_channels_last[amp] = _numbers(tmp_path / f"amp_{amp}"), list(converted)
     assert not made_channels_last[False] and made_channels_last[True], made_channels_last
-    assert outputs[False] and set(outputs[True]) == set(outputs[False])
-    differences = {name: float(np.abs(outputs[True][name] - fp32).max()) for name, fp32 in outputs[False].items()}
+    differences = numbers_within(outputs[True], outputs[False])
     print(f"{bundle}: bf16 vs fp32 outputs, max abs difference {differences}")
     assert any(differences.values()), f"{bundle}: --amp true wrote the same numbers as --amp false"
-    for name, fp32 in outputs[False].items():
-        assert differences[name] <= 0.05 * max(float(np.ptp(fp32)), 1e-3), (name, differences[name])
