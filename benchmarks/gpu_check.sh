@@ -5,13 +5,15 @@
 #   2. the full bundle engine against the plain loop: mri_to_ct at fp32 (its profile with the Python calls) and with
 #      bf16 + channels-last, each with a profile of 6 iterations of both loops (what the engine runs more: operators,
 #      launches, copies, waits), and pix2pix's GAN trainer;
-#   3. real IXI T1 + T2 -> PD inference (MM-GAN), registration on the GPU and on the CPU; the bundles' optimizers
-#      fused (their default) vs torch's foreach implementation;
+#   3. real IXI T1 + T2 -> PD inference (MM-GAN), registration on the GPU and on the CPU; real-size inference of
+#      pix2pix, glioma and glacier in fp32 / autocast / autocast + channels-last; the bundles' optimizers fused (their
+#      default) vs torch's foreach implementation;
 #   4. the data wait of pix2pix and MM-GAN's training at scale, where a GPU step is short (8 pairs of 512x512x100;
 #      5,000 prepared 256^2 slices, cached as memory allows and uncached);
 #   5. `python -m benchmarks --size real` on the GPU (the CPU-only data-preparation scripts and the source-scale data
 #      path, hours of writing and decoding, left out), torch.compile.
-# Each step has a time limit (TESTS_LIMIT, ENGINE_LIMIT, GAN_ENGINE_LIMIT, MMGAN_INFERENCE_LIMIT, OPTIMIZER_LIMIT,
+# Each step has a time limit (TESTS_LIMIT, ENGINE_LIMIT, GAN_ENGINE_LIMIT, MMGAN_INFERENCE_LIMIT, INFERENCE_LIMIT,
+# OPTIMIZER_LIMIT,
 # SCALE_LIMIT, BENCH_LIMIT,
 # COMPILE_LIMIT or COMPILE_UNET_LIMIT and COMPILE_GLACIER_LIMIT seconds; 0 skips it); TESTS_K="EXPR" selects tests
 # (pytest -k), ONLY="BUNDLE ..." benchmarks. Logs, traces and RESULTS_gpu.md go to OUT_DIR, one line per step to
@@ -57,6 +59,8 @@ step engine_amp "${ENGINE_LIMIT:-100}" $PY benchmarks/bench_bundle_engine.py --e
   --set amp=true amp_dtype=bf16 channels_last=true --trace "$OUT/trace_engine_bf16.json.gz" --trace_iterations 6
 step mmgan_inference "${MMGAN_INFERENCE_LIMIT:-90}" $PY benchmarks/bench_inference_real.py \
   --bundle mmgan_missing_modality
+step inference_real "${INFERENCE_LIMIT:-120}" bash -c 'for b in ct_phase_pix2pix glioma_grade_resnet50_3d \
+  glacier_segmentation; do echo "## $b"; "$0" benchmarks/bench_inference_real.py --bundle "$b" || exit; done' "$PY"
 step optimizers "${OPTIMIZER_LIMIT:-90}" $PY benchmarks/bench_optimizer.py
 # one epoch: the demo's 264 iterations of 512^2 took longer than 75 s for two (engine and plain loop each)
 step engine_gan "${GAN_ENGINE_LIMIT:-120}" $PY benchmarks/bench_bundle_engine.py --bundle ct_phase_pix2pix --epochs 1
@@ -64,7 +68,9 @@ step slice_scale_pix2pix "${SCALE_LIMIT:-120}" $PY benchmarks/bench_slice_scale.
 step slice_scale_mmgan "${SCALE_LIMIT:-120}" $PY benchmarks/bench_slice_scale.py --bundle mmgan_missing_modality \
   --slices 5000 --variants cache_rate=auto cache_rate=0
 step benchmarks "${BENCH_LIMIT:-230}" $PY -m benchmarks --size real --output "$OUT/RESULTS_gpu.md" ${ONLY:+--only $ONLY} \
-  --skip bench_prepare_ixi.py bench_slice_dataset.py bench_slice_scale.py mmgan_missing_modality:bench_inference_real.py
+  --skip bench_prepare_ixi.py bench_slice_dataset.py bench_slice_scale.py mmgan_missing_modality:bench_inference_real.py \
+  ct_phase_pix2pix:bench_inference_real.py glioma_grade_resnet50_3d:bench_inference_real.py \
+  glacier_segmentation:bench_inference_real.py
 step compile_unet "${COMPILE_UNET_LIMIT:-${COMPILE_LIMIT:-60}}" $PY benchmarks/bench_mri_to_ct_engine.py --size 64 --iterations 10 --repeats 2 \
   --precisions fp32 bf16 --compile
 step compile_glacier "${COMPILE_GLACIER_LIMIT:-${COMPILE_LIMIT:-60}}" $PY benchmarks/bench_glacier.py --size 64 --batch 32 --iterations 5 --repeats 2 \
