@@ -112,24 +112,18 @@ def mri_to_ct(tmp: Path, repeats: int, variants: list[str] | None = None) -> Non
     import numpy as np
     from monai.bundle import run
 
-    from monai_pipelines.networks import UNet3D
+    from monai_pipelines.bundle import RunContract
 
     source = REAL / "mr_ct_pair" / "mridir_porcine_head_t2_1mm.nii.gz"
-    features = [16, 32, 64, 128]
-    contract = {"network_def": {"_target_": "monai_pipelines.networks.UNet3D", "in_channels": 1, "out_channels": 1,
-                                "features": features, "norm": "batch", "_ids_": {"features": "features"}},
-                "orientation": "RAS", "spacing": [1.0, 1.0, 1.0], "intensity_percentiles": [0.5, 99.5],
-                "hu_window": [-1024.0, 3071.0], "patch_size": [64, 64, 64]}
-    torch.manual_seed(0)
-    torch.save({"network": UNet3D(features=features).state_dict(), "contract": contract}, tmp / "ckpt.pt")
+    (ckpt,) = random_weight_checkpoints("mri_to_ct_unet3d", tmp, {})
+    features = list(RunContract.load(ckpt)["network_def"]["features"])
     # warm-up on a 96x96x40 corner of the volume (imports, TorchScript, oneDNN), once per variant
-    img = nib.load(str(source))
-    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[80:176, 80:176, 27:67], img.affine), str(tmp / "warmup.nii.gz"))
+    _crop_nifti(source, tmp / "warmup.nii.gz", (slice(80, 176), slice(80, 176), slice(27, 67)))
     labels = [v for v in MRI_TO_CT_VARIANTS if variants is None or v in variants]
 
     def infer(label: str, path: Path, out: Path) -> None:
         run("inference", config_file=str(REPO / "bundles/mri_to_ct_unet3d/configs/inference.json"),
-            logging_file=False, ckpt_path=str(tmp / "ckpt.pt"), input_path=str(path), output_dir=str(out),
+            logging_file=False, ckpt_path=str(ckpt), input_path=str(path), output_dir=str(out),
             panels=False, **MRI_TO_CT_VARIANTS[label])
 
     for label in labels:
@@ -297,13 +291,14 @@ def random_weight_checkpoints(bundle: str, folder: Path, overrides: dict, member
     return paths
 
 
-def _crop_nifti(source: Path, target: Path, slices: slice) -> Path:
-    """``source``'s slices along its last axis (a warm-up input with the real header)."""
+def _crop_nifti(source: Path, target: Path, index: slice | tuple[slice, ...]) -> Path:
+    """``source``'s voxels at ``index`` (a slice: along its last axis), a warm-up input with the real header."""
     import nibabel as nib
     import numpy as np
 
     img = nib.load(str(source))
-    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[..., slices], img.affine, img.header), str(target))
+    index = (Ellipsis, index) if isinstance(index, slice) else index
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[index], img.affine, img.header), str(target))
     return target
 
 
