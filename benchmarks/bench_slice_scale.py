@@ -41,6 +41,7 @@ from bench_bundle_engine import REPO, gan_step, parse_overrides  # noqa: E402
 
 SLICES_PER_SUBJECT = 100
 MIN_SUBJECTS = 7  # 5 folds of training subjects and the test split
+WRITTEN_HERE = ".written_by_bench_slice_scale"  # marks paired volumes written here (their manifest may be removed)
 
 
 def write_prepared_slices(root: Path, slices: int, size: int) -> None:
@@ -157,12 +158,13 @@ def main(argv: list[str] | None = None) -> None:
                 write_prepared_slices(data, args.slices, args.size)
             else:
                 write_paired_volumes(data, args.pairs, tuple(args.shape))
+                (data / WRITTEN_HERE).touch()
         written_s, data_gib = time.perf_counter() - start, folder_gib(data)
         for variant in args.variants:
             cache = tmp / "cache"
             shutil.rmtree(cache, ignore_errors=True)
-            if (data / "trainA").is_dir():
-                (data / "manifest.json").unlink(missing_ok=True)  # the paired layout's, built on first use
+            if (data / WRITTEN_HERE).is_file():  # volumes this benchmark wrote: their manifest is built on first use
+                (data / "manifest.json").unlink(missing_ok=True)
             overrides = {"dataset_dir": str(data), "output_dir": str(tmp / "runs"), "epochs": 1, "val_interval": 2,
                          **parse_overrides(args.set), **parse_overrides([p for p in variant.split(",") if p])}
             env = {**os.environ, CACHE_ENV: str(cache)}  # the slice indexes and caches, removed at the end
